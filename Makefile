@@ -1,0 +1,42 @@
+# The one list of developer commands; README and CI call these targets.
+SHELL := /bin/bash
+UV ?= uv
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run test lint unit integration e2e bench clean
+
+install: $(BIN)/leviathan
+$(BIN)/leviathan: uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@bash scripts/install-system-deps.sh
+	$(UV) sync --all-packages --frozen
+	@touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared/src services/scheduler/src services/worker-dispatch/src services/worker/src services/control-plane/src
+	$(BIN)/lint-imports
+
+unit: install
+	$(BIN)/pytest tests/unit -q -n $(PYTEST_WORKERS)
+
+integration: install
+	$(BIN)/pytest tests/integration -q -n $(PYTEST_WORKERS)
+
+e2e: install
+	$(BIN)/pytest tests/e2e -q
+
+test: lint
+	$(BIN)/pytest tests -q -n $(PYTEST_WORKERS) --dist loadfile
+
+bench: install
+	$(BIN)/python -m bench
+
+run: install
+	$(BIN)/python -m leviathan_scheduler.devrun
+
+clean:
+	rm -rf $(VENV) .tools .leviathan-run .leviathan-data .leviathan-cache

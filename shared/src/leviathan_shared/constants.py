@@ -1,0 +1,61 @@
+"""Names every part of Leviathan must agree on: queues, tasks, Redis keys, labels.
+
+Kept in one module so a rename cannot leave one service talking to a queue or
+key that no other service reads.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+QUEUE_SCHEDULER: Final = "leviathan.scheduler"
+QUEUE_DISPATCH: Final = "leviathan.dispatch"
+
+TASK_SELECT_CYCLE: Final = "leviathan.scheduler.select_cycle"
+TASK_RECONCILE: Final = "leviathan.scheduler.reconcile"
+TASK_START_ATTEMPT: Final = "leviathan.dispatch.start_attempt"
+
+BRANCH_PREFIX: Final = "agent/"
+BACKLOG_PATH: Final = ".leviathan/backlog.yaml"
+PROPOSALS_DIR: Final = ".leviathan/proposals"
+
+LABEL_APP: Final = "app"
+LABEL_TARGET: Final = "leviathan.dev/target"
+LABEL_ATTEMPT: Final = "leviathan.dev/attempt"
+WORKER_APP_LABEL: Final = "leviathan-worker"
+JOB_NAME_PREFIX: Final = "leviathan-worker-"
+
+SECRET_GITHUB: Final = "leviathan-secrets"
+SECRET_GITHUB_KEY: Final = "github-token"
+SECRET_CONTROL_PLANE: Final = "leviathan-control-plane-secret"
+SECRET_CONTROL_PLANE_KEY: Final = "LEVIATHAN_CONTROL_PLANE_TOKEN"
+
+
+def redis_key(target_id: str, *parts: str) -> str:
+    """Build a per-target Redis key such as ``leviathan:radix:slots:running``."""
+    return ":".join(("leviathan", target_id, *parts))
+
+
+def cycle_lock_key(target_id: str) -> str:
+    return redis_key(target_id, "cycle")
+
+
+def running_slots_key(target_id: str) -> str:
+    return redis_key(target_id, "slots", "running")
+
+
+def pr_slots_key(target_id: str) -> str:
+    return redis_key(target_id, "slots", "pr")
+
+
+def fence_key(target_id: str) -> str:
+    return redis_key(target_id, "fence")
+
+
+def paused_key(target_id: str) -> str:
+    return redis_key(target_id, "paused")
+
+
+def branch_name(attempt_id: str, engine: str = "backlog-propose") -> str:
+    """The agent branch for an attempt: ``agent/<engine>-<attempt_id>``."""
+    return f"{BRANCH_PREFIX}{engine}-{attempt_id}"

@@ -1,0 +1,157 @@
+"""The event envelope every service posts to the control plane.
+
+One envelope type for all events keeps the log uniform; the payload is free
+form except for the few fields that projections depend on, which are checked
+here so that a bad event is refused at the edge instead of corrupting state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$"
+CODE_PATTERN: Final = r"^[a-z][a-z0-9_]*(:[a-z0-9_]+)?$"
+
+
+class EventType(StrEnum):
+    ATTEMPT_CREATED = "attempt.created"
+    ATTEMPT_DISPATCHED = "attempt.dispatched"
+    ATTEMPT_STARTED = "attempt.started"
+    PR_CREATED = "pr.created"
+    PR_CLOSED = "pr.closed"
+    ATTEMPT_SUCCEEDED = "attempt.succeeded"
+    ATTEMPT_FAILED = "attempt.failed"
+    SCHEDULER_CYCLE = "scheduler.cycle"
+    BREAKER_OPENED = "breaker.opened"
+    BREAKER_RESET = "breaker.reset"
+    TARGET_PAUSED = "target.paused"
+    TARGET_RESUMED = "target.resumed"
+    BACKLOG_INVALID = "backlog.invalid"
+
+
+TERMINAL_TYPES: Final = frozenset({EventType.ATTEMPT_SUCCEEDED, EventType.ATTEMPT_FAILED})
+
+# Payload fields the projections read; anything else in a payload is kept as is.
+REQUIRED_PAYLOAD: Final[dict[EventType, tuple[str, ...]]] = {
+    EventType.ATTEMPT_FAILED: ("reason", "message"),
+    EventType.PR_CREATED: ("pr_number", "pr_url", "branch"),
+}
+
+# Event types that describe one attempt and therefore need attempt_id.
+ATTEMPT_TYPES: Final = frozenset(
+    {
+        EventType.ATTEMPT_CREATED,
+        EventType.ATTEMPT_DISPATCHED,
+        EventType.ATTEMPT_STARTED,
+        EventType.PR_CREATED,
+        EventType.ATTEMPT_SUCCEEDED,
+        EventType.ATTEMPT_FAILED,
+    }
+)
+
+
+class FailureReason(StrEnum):
+    """Reason codes carried by ``attempt.failed``; the README explains each."""
+
+    SCOPE_VIOLATION = "scope_violation"
+    NO_CHANGES = "no_changes"
+    PR_CAP = "pr_cap"
+    PUSH_REJECTED = "push_rejected"
+    CLONE_FAILED = "clone_failed"
+    MISSING_TOKEN = "missing_token"
+    CONFIG_INVALID = "config_invalid"
+    TASK_NOT_FOUND = "task_not_found"
+    ENGINE_FAILED = "engine_failed"
+    FORGE_ERROR = "forge_error"
+    PR_MISMATCH = "pr_mismatch"
+    FENCE_STALE = "fence_stale"
+    JOB_FAILED = "job_failed"
+    JOB_MISSING = "job_missing"
+    TIMEOUT = "timeout"
+    DISPATCH_FAILED = "dispatch_failed"
+    INTERNAL_ERROR = "internal_error"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """One immutable fact. ``event_id`` is the idempotency key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: str = Field(pattern=ID_PATTERN)
+    type: EventType
+    target_id: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    attempt_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    task_id: str | None = Field(default=None, max_length=200)
+    occurred_at: datetime
+    actor: str = Field(min_length=1, max_length=200)
+    fence: int | None = Field(default=None, ge=0)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("occurred_at must carry a timezone (e.g. 2026-01-01T00:00:00Z)")
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _contract(self) -> Event:
+        if self.type in ATTEMPT_TYPES and not self.attempt_id:
+            raise ValueError(f"{self.type.value} needs attempt_id")
+        missing = [k for k in REQUIRED_PAYLOAD.get(self.type, ()) if k not in self.payload]
+        if missing:
+            raise ValueError(f"{self.type.value} payload is missing {', '.join(missing)}")
+        return self
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in TERMINAL_TYPES
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON form posted over HTTP and stored in spools and messages."""
+        return self.model_dump(mode="json")
+
+
+def attempt_event_id(attempt_id: str, event_type: EventType | str) -> str:
+    """Deterministic id for an attempt's event, so a resend is a duplicate."""
+    return f"{attempt_id}:{EventType(event_type).value}"
+
+
+def new_event(
+    event_type: EventType,
+    *,
+    target_id: str,
+    actor: str,
+    attempt_id: str | None = None,
+    task_id: str | None = None,
+    fence: int | None = None,
+    payload: dict[str, Any] | None = None,
+    event_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Event:
+    """Build an event; attempt events get a deterministic id unless one is given."""
+    if event_id is None:
+        if attempt_id is not None and event_type in ATTEMPT_TYPES:
+            event_id = attempt_event_id(attempt_id, event_type)
+        else:
+            event_id = f"{event_type.value}:{uuid.uuid4().hex}"
+    return Event(
+        event_id=event_id,
+        type=event_type,
+        target_id=target_id,
+        attempt_id=attempt_id,
+        task_id=task_id,
+        occurred_at=occurred_at or utcnow(),
+        actor=actor,
+        fence=fence,
+        payload=payload or {},
+    )

@@ -1,0 +1,1 @@
+"""Forges: where branches are pushed and pull requests live."""

@@ -1,0 +1,1 @@
+"""Test helpers that start real servers (redis-server, uvicorn, PostgreSQL)."""
