@@ -25,10 +25,10 @@ LABEL_ATTEMPT: Final = "leviathan.dev/attempt"
 WORKER_APP_LABEL: Final = "leviathan-worker"
 JOB_NAME_PREFIX: Final = "leviathan-worker-"
 
-SECRET_GITHUB: Final = "leviathan-secrets"
-SECRET_GITHUB_KEY: Final = "github-token"
-SECRET_CONTROL_PLANE: Final = "leviathan-control-plane-secret"
-SECRET_CONTROL_PLANE_KEY: Final = "LEVIATHAN_CONTROL_PLANE_TOKEN"
+SECRET_GITHUB: Final = "leviathan-secrets"  # noqa: S105 - a name, not a value
+SECRET_GITHUB_KEY: Final = "github-token"  # noqa: S105 - a name, not a value
+SECRET_CONTROL_PLANE: Final = "leviathan-control-plane-secret"  # noqa: S105 - a name, not a value
+SECRET_CONTROL_PLANE_KEY: Final = "LEVIATHAN_CONTROL_PLANE_TOKEN"  # noqa: S105 - a name, not a value
 
 
 def redis_key(target_id: str, *parts: str) -> str:

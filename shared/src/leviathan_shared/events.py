@@ -63,7 +63,7 @@ class FailureReason(StrEnum):
     PR_CAP = "pr_cap"
     PUSH_REJECTED = "push_rejected"
     CLONE_FAILED = "clone_failed"
-    MISSING_TOKEN = "missing_token"
+    MISSING_TOKEN = "missing_token"  # noqa: S105 - a reason code
     CONFIG_INVALID = "config_invalid"
     TASK_NOT_FOUND = "task_not_found"
     ENGINE_FAILED = "engine_failed"

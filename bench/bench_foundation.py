@@ -1,0 +1,95 @@
+"""decide() and backlog parsing on large backlogs (issue targets: 20 ms, 250 ms, 0.5 s)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from leviathan_shared.backlog import Backlog, parse_backlog, parse_task
+from leviathan_shared.config import AutonomyConfig
+from leviathan_shared.guardrails import Facts, decide
+
+CONFIG = AutonomyConfig(target_id="bench", target_repo_url="https://github.com/o/r.git")
+
+
+def backlog_text(count: int) -> str:
+    """Mostly ineligible tasks with the one eligible task last: the worst case."""
+    parts = ["tasks:\n"]
+    for i in range(count):
+        ready = "true" if i == count - 1 else "false"
+        parts.append(
+            f"  - id: task-{i}\n    title: Task number {i}\n    ready: {ready}\n"
+            f"    status: pending\n    scope: docs\n    allowed_paths: [docs/t{i}.md]\n"
+            f"    acceptance_criteria: [It is written]\n"
+        )
+    return "".join(parts)
+
+
+def backlog_objects(count: int) -> Backlog:
+    """Past the parser's 5 MiB cap, so built from entries (what decide() sees)."""
+    return Backlog(
+        tuple(
+            parse_task(
+                i,
+                {
+                    "id": f"task-{i}",
+                    "title": f"Task {i}",
+                    "ready": i == count - 1,
+                    "status": "pending",
+                    "allowed_paths": [f"docs/t{i}.md"],
+                },
+            )
+            for i in range(count)
+        )
+    )
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times) if repeat < 5 else statistics.median(times)
+
+
+def run() -> list[dict[str, Any]]:
+    text_10k = backlog_text(10_000)
+    parse_10k = best_of(lambda: parse_backlog(text_10k), 3)
+    backlog_10k, backlog_100k = parse_backlog(text_10k), backlog_objects(100_000)
+    facts = Facts(attempts_per_task={"task-1": 1})
+    decide(CONFIG, backlog_10k, facts)
+    d10 = best_of(lambda: decide(CONFIG, backlog_10k, facts), 7)
+    d100 = best_of(lambda: decide(CONFIG, backlog_100k, facts), 3)
+    return [
+        {
+            "name": "parse 10,000-task backlog",
+            "value": parse_10k * 1000,
+            "unit": "ms",
+            "target": 500.0,
+            "lower_is_better": True,
+        },
+        {
+            "name": "decide() 10,000 tasks",
+            "value": d10 * 1000,
+            "unit": "ms",
+            "target": 20.0,
+            "lower_is_better": True,
+        },
+        {
+            "name": "decide() 100,000 tasks",
+            "value": d100 * 1000,
+            "unit": "ms",
+            "target": 250.0,
+            "lower_is_better": True,
+        },
+        {
+            "name": "decide() growth 100k/10k (linear = 10)",
+            "value": d100 / d10,
+            "unit": "ratio",
+            "target": None,
+            "lower_is_better": True,
+        },
+    ]

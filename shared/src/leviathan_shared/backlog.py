@@ -1,0 +1,256 @@
+"""The target's backlog (``.leviathan/backlog.yaml``): models and a strict parser.
+
+A broken file is one error with line and column; a broken task is kept with
+its own problem so the other tasks stay eligible; duplicate ids make the whole
+backlog invalid because the choice between two tasks of one id is ambiguous.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import yaml
+
+try:  # Rust parser: ~20x faster than PyYAML, YAML 1.2 booleans, alias limits built in
+    import yaml_rs
+except ImportError:  # pragma: no cover - the fallback keeps the same rules
+    yaml_rs = None  # type: ignore[assignment]
+
+try:  # the C loader is ~10x faster on large backlogs
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+MAX_BACKLOG_BYTES: Final = 5 * 1024 * 1024
+MAX_EXPANDED_NODES: Final = 2_000_000
+TASK_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+PRIORITIES: Final = frozenset({"high", "medium", "low"})
+STATUSES: Final = ("pending", "in_progress", "completed", "blocked")
+
+
+class _Loader(_BaseLoader):
+    """Safe loading with YAML 1.2 booleans: ``yes``/``on`` stay strings, not ``true``."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+for _first in "tTfF":
+    _Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), [_first]
+    )
+
+
+class BacklogError(ValueError):
+    """The backlog as a whole cannot be used; the message names file, line and column."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEntry:
+    """One task as written; ``problem`` is set when the entry itself is malformed."""
+
+    index: int
+    id: str | None
+    title: str = ""
+    ready: bool = False
+    ready_note: str | None = None
+    status: str | None = None
+    scope: str | None = None
+    priority: str | None = None
+    allowed_paths: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    acceptance_criteria: tuple[str, ...] = ()
+    problem: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def name(self) -> str | int:
+        """How the task is named in output: its id, or its 0-based index when unusable."""
+        return self.id if self.id is not None else self.index
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status is None or self.status == "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    tasks: tuple[TaskEntry, ...]
+    source: str = "backlog.yaml"
+
+    def get(self, task_id: str) -> TaskEntry | None:
+        return next((t for t in self.tasks if t.id == task_id and t.problem is None), None)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"task {t.name}: {t.problem}" for t in self.tasks if t.problem]
+
+
+def _mark(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+
+
+def _expanded_size(node: yaml.Node, budget: int) -> int:
+    """Count nodes as aliases would expand them, stopping once ``budget`` is spent."""
+    count = 0
+    stack: list[yaml.Node] = [node]
+    while stack:
+        current = stack.pop()
+        count += 1
+        if count > budget:
+            break
+        if isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                stack.append(key)
+                stack.append(value)
+    return count
+
+
+def _load_rust(text: str, source: str) -> Any:
+    try:
+        return yaml_rs.loads(
+            text,
+            parse_datetime=False,
+            alias_limits=yaml_rs.AliasLimits(max_total_replayed_events=MAX_EXPANDED_NODES),
+            duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error,
+        )
+    except yaml_rs.YAMLDecodeError as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        where = lines[0].replace("YAML parse error", "invalid YAML") if lines else "invalid YAML"
+        detail = lines[-1].strip() if len(lines) > 1 else ""
+        if "alias" in where:
+            where = f"YAML aliases expand too far ({where}); refusing (alias bomb?)"
+        raise BacklogError(f"{source}: {where}{': ' + detail if detail else ''}") from None
+
+
+def load_yaml(data: bytes | str, source: str) -> Any:
+    """Safe YAML loading with a size cap and a guard against alias expansion bombs."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_BACKLOG_BYTES:
+        raise BacklogError(f"{source}: {len(raw)} bytes exceeds the {MAX_BACKLOG_BYTES} byte cap")
+    if yaml_rs is not None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BacklogError(f"{source}: not UTF-8 (byte {exc.start})") from None
+        return _load_rust(text, source)
+    loader = _Loader(raw)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if b"&" in raw and _expanded_size(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+            raise BacklogError(
+                f"{source}: YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes; "
+                "refusing (alias bomb?)"
+            )
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise BacklogError(f"{source}: invalid YAML at {_mark(exc)}: {problem}") from None
+    finally:
+        loader.dispose()
+
+
+def _string_list(value: Any, key: str) -> tuple[tuple[str, ...], str | None]:
+    if value is None:
+        return (), None
+    if not isinstance(value, list):
+        return (), f"'{key}' must be a list of strings, got {type(value).__name__}"
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            return (), f"'{key}[{i}]' must be a string, got {type(item).__name__}"
+    return tuple(value), None
+
+
+def _ready(value: Any) -> tuple[bool, str | None]:
+    if value is True:
+        return True, None
+    if value is None or value is False:
+        return False, "ready is not true"
+    return False, f"ready is {type(value).__name__} {value!r}, not the YAML boolean true"
+
+
+def parse_task(index: int, item: Any) -> TaskEntry:
+    """Parse one entry; any structural problem is recorded, never raised."""
+    if not isinstance(item, dict):
+        return TaskEntry(index, None, problem=f"must be a mapping, got {type(item).__name__}")
+    raw_id = item.get("id")
+    if not isinstance(raw_id, str) or not TASK_ID.match(raw_id):
+        problem = (
+            "missing 'id'" if raw_id is None else f"id {raw_id!r} must match {TASK_ID.pattern}"
+        )
+        return TaskEntry(index, None, problem=problem, raw=item)
+    ready, ready_note = _ready(item.get("ready"))
+    problems: list[str] = []
+    title = item.get("title")
+    if not isinstance(title, str) or not title.strip():
+        problems.append("'title' is required and must be a non-empty string")
+    status = item.get("status")
+    if status is not None and not isinstance(status, str):
+        problems.append(f"'status' must be a string, got {type(status).__name__}")
+    priority = item.get("priority")
+    if priority is not None and priority not in PRIORITIES:
+        problems.append(f"'priority' must be one of high, medium, low, got {priority!r}")
+    scope = item.get("scope")
+    if scope is not None and not isinstance(scope, str):
+        problems.append(f"'scope' must be a string, got {type(scope).__name__}")
+    paths, err = _string_list(item.get("allowed_paths"), "allowed_paths")
+    deps, dep_err = _string_list(item.get("dependencies"), "dependencies")
+    criteria, crit_err = _string_list(item.get("acceptance_criteria"), "acceptance_criteria")
+    problems.extend(e for e in (err, dep_err, crit_err) if e)
+    return TaskEntry(
+        index=index,
+        id=raw_id,
+        title=title if isinstance(title, str) else "",
+        ready=ready,
+        ready_note=ready_note,
+        status=status if isinstance(status, str) else None,
+        scope=scope if isinstance(scope, str) else None,
+        priority=priority if isinstance(priority, str) else None,
+        allowed_paths=paths,
+        dependencies=deps,
+        acceptance_criteria=criteria,
+        problem="; ".join(problems) or None,
+        raw=item,
+    )
+
+
+def _duplicates(tasks: list[TaskEntry]) -> Iterator[str]:
+    seen: set[str] = set()
+    for task in tasks:
+        if task.id is None:
+            continue
+        if task.id in seen:
+            yield task.id
+        seen.add(task.id)
+
+
+def parse_backlog(data: bytes | str, source: str = "backlog.yaml") -> Backlog:
+    """Parse a whole backlog; raises BacklogError when the file as a whole is unusable."""
+    document = load_yaml(data, source)
+    if not isinstance(document, dict):
+        kind = "empty" if document is None else type(document).__name__
+        raise BacklogError(f"{source}: expected a mapping with a 'tasks' list, got {kind}")
+    if "tasks" not in document:
+        raise BacklogError(f"{source}: missing the top-level 'tasks' key")
+    items = document["tasks"]
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise BacklogError(f"{source}: 'tasks' must be a list, got {type(items).__name__}")
+    tasks = [parse_task(i, item) for i, item in enumerate(items)]
+    dupes = sorted(set(_duplicates(tasks)))
+    if dupes:
+        raise BacklogError(
+            f"{source}: duplicate task ids {', '.join(dupes)}; "
+            "every id must be unique (the choice would be ambiguous)"
+        )
+    return Backlog(tuple(tasks), source)

@@ -1,0 +1,1 @@
+"""Executors start and inspect worker runs (Kubernetes Jobs or local processes)."""

@@ -1,0 +1,231 @@
+"""The selection rule: ``decide(config, backlog, facts) -> Decision``. Pure, no I/O.
+
+Everything the scheduler, ``leviathan plan`` and the tests agree on lives
+here, so "why did nothing happen" has exactly one answer. Cycle reasons are
+checked in a fixed order and the first that applies is reported; every task
+gets all of its own reasons so an operator sees everything to fix at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+
+from leviathan_shared.backlog import Backlog, BacklogError, TaskEntry
+from leviathan_shared.config import AutonomyConfig
+from leviathan_shared.scope import ScopeError, normalize_path, normalize_prefix, within_prefixes
+
+
+class CycleReason(StrEnum):
+    DISABLED = "disabled"
+    PAUSED = "paused"
+    BREAKER_OPEN = "breaker_open"
+    MAX_OPEN_PRS = "max_open_prs"
+    MAX_RUNNING_ATTEMPTS = "max_running_attempts"
+    BACKLOG_INVALID = "backlog_invalid"
+    NO_ELIGIBLE_TASK = "no_eligible_task"
+
+
+class TaskReason(StrEnum):
+    NOT_READY = "not_ready"
+    STATUS_NOT_PENDING = "status_not_pending"
+    HAS_DEPENDENCIES = "has_dependencies"
+    DEPENDENCIES_NOT_COMPLETED = "dependencies_not_completed"
+    NO_ALLOWED_PATHS = "no_allowed_paths"
+    PATH_OUT_OF_SCOPE = "path_out_of_scope"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    OPEN_PR_EXISTS = "open_pr_exists"
+    INVALID_TASK = "invalid_task"
+
+
+FACT_SOURCES = ("forge", "control_plane", "redis", "backlog")
+
+
+def unavailable_reason(source: str) -> str:
+    return f"fact_unavailable:{source}"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the world looks like this tick, gathered by the scheduler (or given to plan)."""
+
+    paused: bool = False
+    pause_reason: str | None = None
+    breaker_open: bool = False
+    consecutive_failures: int = 0
+    open_pr_count: int = 0
+    open_pr_task_ids: frozenset[str] = frozenset()
+    running_count: int = 0
+    attempts_per_task: Mapping[str, int] = field(default_factory=dict)
+    unavailable: tuple[str, ...] = ()
+    unavailable_messages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskVerdict:
+    name: str | int
+    eligible: bool
+    reasons: tuple[str, ...]
+    messages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "dispatch" | "skip"
+    reason: str | None
+    task: TaskEntry | None = None
+    attempt_number: int | None = None
+    tasks: tuple[TaskVerdict, ...] = ()
+    messages: tuple[str, ...] = ()
+    breaker_tripped: bool = False
+
+    @property
+    def task_id(self) -> str | None:
+        return self.task.id if self.task else None
+
+    def as_json(self) -> dict[str, object]:
+        """The ``plan --json`` / ``scheduler.cycle`` form."""
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "task_id": self.task_id,
+            "attempt_number": self.attempt_number,
+            "reasons": [self.reason] if self.reason else [],
+            "messages": list(self.messages),
+            "tasks": [
+                {
+                    "id": v.name,
+                    "eligible": v.eligible,
+                    "reasons": list(v.reasons),
+                    "messages": list(v.messages),
+                }
+                for v in self.tasks
+            ],
+        }
+
+
+@lru_cache(maxsize=262_144)
+def _path_problem(raw: str, prefixes: tuple[str, ...]) -> str | None:
+    """Why one allowed path is out of scope, or None. Cached: ticks re-judge the same paths."""
+    try:
+        path = normalize_path(raw)
+    except ScopeError:
+        return f"{raw!r} is not a safe relative path"
+    if within_prefixes(path, prefixes):
+        return None
+    return f"{raw!r} is outside {', '.join(prefixes)}"
+
+
+def _scope_messages(task: TaskEntry, prefixes: tuple[str, ...]) -> list[str]:
+    problems = [_path_problem(raw, prefixes) for raw in task.allowed_paths]
+    return [p for p in problems if p is not None]
+
+
+def judge_task(
+    task: TaskEntry,
+    config: AutonomyConfig,
+    facts: Facts,
+    prefixes: tuple[str, ...],
+    statuses: Mapping[str, str | None],
+) -> TaskVerdict:
+    """Every reason this task cannot be picked now (none = eligible)."""
+    if task.problem is not None:
+        return TaskVerdict(task.name, False, (TaskReason.INVALID_TASK,), (task.problem,))
+    reasons: list[str] = []
+    messages: list[str] = []
+    if not task.ready:
+        reasons.append(TaskReason.NOT_READY)
+        messages.append(task.ready_note or "ready is not true")
+    if not task.is_pending:
+        reasons.append(TaskReason.STATUS_NOT_PENDING)
+        messages.append(f"status is {task.status!r}; only 'pending' (or no status) is picked")
+    if task.dependencies:
+        if not config.allow_completed_dependencies:
+            reasons.append(TaskReason.HAS_DEPENDENCIES)
+        else:
+            open_deps = [d for d in task.dependencies if statuses.get(d, "") != "completed"]
+            if open_deps:
+                reasons.append(TaskReason.DEPENDENCIES_NOT_COMPLETED)
+                messages.append(f"not completed (or unknown): {', '.join(open_deps)}")
+    if not task.allowed_paths:
+        reasons.append(TaskReason.NO_ALLOWED_PATHS)
+    else:
+        scope_messages = _scope_messages(task, prefixes)
+        if scope_messages:
+            reasons.append(TaskReason.PATH_OUT_OF_SCOPE)
+            messages.extend(scope_messages)
+    used = facts.attempts_per_task.get(task.id or "", 0)
+    if used >= config.max_attempts_per_task:
+        reasons.append(TaskReason.ATTEMPTS_EXHAUSTED)
+        messages.append(f"{used}/{config.max_attempts_per_task} attempts used")
+    if task.id in facts.open_pr_task_ids:
+        reasons.append(TaskReason.OPEN_PR_EXISTS)
+    return TaskVerdict(task.name, not reasons, tuple(reasons), tuple(messages))
+
+
+def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, list[str], bool]:
+    """The first cycle-level reason that applies, in the documented order."""
+    tripped = facts.consecutive_failures >= config.circuit_breaker_failures
+    if not config.autonomy_enabled:
+        return CycleReason.DISABLED, ["autonomy_enabled is false in the configuration"], tripped
+    if facts.paused:
+        return CycleReason.PAUSED, [f"paused: {facts.pause_reason or 'no reason given'}"], tripped
+    if facts.breaker_open or tripped:
+        return (
+            CycleReason.BREAKER_OPEN,
+            [
+                f"{facts.consecutive_failures} consecutive failures "
+                f"(limit {config.circuit_breaker_failures}); reset with `leviathan reset-breaker`"
+            ],
+            tripped,
+        )
+    if facts.unavailable:
+        return unavailable_reason(facts.unavailable[0]), list(facts.unavailable_messages), tripped
+    if facts.open_pr_count >= config.max_open_prs:
+        return (
+            CycleReason.MAX_OPEN_PRS,
+            [f"Open PRs: {facts.open_pr_count}/{config.max_open_prs}"],
+            tripped,
+        )
+    if facts.running_count >= config.max_running_attempts:
+        return (
+            CycleReason.MAX_RUNNING_ATTEMPTS,
+            [f"Running attempts: {facts.running_count}/{config.max_running_attempts}"],
+            tripped,
+        )
+    return None, [], tripped
+
+
+def decide(
+    config: AutonomyConfig, backlog: Backlog | BacklogError | None, facts: Facts
+) -> Decision:
+    """Pick the first eligible task in file order, or say exactly why nothing runs.
+
+    ``backlog`` is None only when it could not be read at all (then
+    ``facts.unavailable`` names ``backlog``); a BacklogError is a file that was
+    read but cannot be used.
+    """
+    reason, messages, tripped = _cycle_reason(config, facts)
+    verdicts: list[TaskVerdict] = []
+    chosen: TaskEntry | None = None
+    if isinstance(backlog, Backlog):
+        prefixes = tuple(normalize_prefix(p) for p in config.allowed_path_prefixes)
+        statuses = {t.id: t.status for t in backlog.tasks if t.id is not None}
+        for task in backlog.tasks:
+            verdict = judge_task(task, config, facts, prefixes, statuses)
+            verdicts.append(verdict)
+            if chosen is None and verdict.eligible:
+                chosen = task
+    if reason is None and isinstance(backlog, BacklogError):
+        reason, messages = CycleReason.BACKLOG_INVALID, [str(backlog)]
+    if reason is None and backlog is None:
+        reason, messages = unavailable_reason("backlog"), ["the backlog could not be read"]
+    if reason is None and chosen is None:
+        reason, messages = CycleReason.NO_ELIGIBLE_TASK, ["no task passes every guardrail"]
+    if reason is not None:
+        return Decision("skip", reason, None, None, tuple(verdicts), tuple(messages), tripped)
+    assert chosen is not None and chosen.id is not None
+    number = facts.attempts_per_task.get(chosen.id, 0) + 1
+    return Decision("dispatch", None, chosen, number, tuple(verdicts), (), tripped)

@@ -1,0 +1,133 @@
+"""The strict backlog parser: whole-file errors, per-task problems, bombs and size."""
+
+from __future__ import annotations
+
+import pytest
+
+from leviathan_shared.backlog import MAX_BACKLOG_BYTES, BacklogError, parse_backlog
+
+
+def one(extra: str) -> str:
+    return "tasks:\n  - id: t1\n    title: T\n    allowed_paths: [docs/a.md]\n" + extra
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("tasks: [\n", "invalid YAML at line "),
+        ("tasks:\n  - id: a\n   title: x\n", "line 3"),
+        ("", "got empty"),
+        ("- a\n- b\n", "got list"),
+        ("just a string", "got str"),
+        ("other: 1\n", "missing the top-level 'tasks' key"),
+        ("tasks: {a: 1}\n", "'tasks' must be a list"),
+        ("tasks:\n  - id: a\n    title: A\n  - id: a\n    title: B\n", "duplicate task ids a"),
+        ("tasks: !!python/object:os.system {}\n", "'tasks' must be a list"),
+        ("tasks: []\ntasks: []\n", "duplicate"),
+    ],
+)
+def test_whole_file_errors(text: str, fragment: str) -> None:
+    with pytest.raises(BacklogError) as info:
+        parse_backlog(text, "b.yaml")
+    assert fragment in str(info.value)
+    assert str(info.value).startswith("b.yaml:")
+
+
+def test_empty_task_list_is_valid() -> None:
+    assert parse_backlog("tasks: []\n").tasks == ()
+    assert parse_backlog("tasks:\n").tasks == ()
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ("  - 42\n", "must be a mapping"),
+        ("  - id: Bad_Id\n    title: x\n", "must match"),
+        ("  - title: no id\n", "missing 'id'"),
+        ("  - id: t2\n", "'title' is required"),
+        (
+            "  - id: t2\n    title: x\n    allowed_paths: docs/a.md\n",
+            "'allowed_paths' must be a list",
+        ),
+        (
+            "  - id: t2\n    title: x\n    allowed_paths: [1]\n",
+            "'allowed_paths[0]' must be a string",
+        ),
+        ("  - id: t2\n    title: x\n    priority: urgent\n", "'priority' must be one of"),
+        ("  - id: t2\n    title: x\n    status: 3\n", "'status' must be a string"),
+        ("  - id: t2\n    title: x\n    dependencies: a\n", "'dependencies' must be a list"),
+    ],
+)
+def test_broken_task_is_kept_with_its_problem(item: str, problem: str) -> None:
+    backlog = parse_backlog(one(item))
+    assert backlog.tasks[0].problem is None
+    broken = backlog.tasks[1]
+    assert broken.problem is not None and problem in broken.problem
+    assert broken.index == 1
+
+
+def test_task_without_usable_id_is_named_by_index() -> None:
+    backlog = parse_backlog(one("  - title: x\n"))
+    assert backlog.tasks[1].name == 1
+    assert backlog.tasks[0].name == "t1"
+
+
+@pytest.mark.parametrize(
+    ("value", "ready", "note"),
+    [
+        ("true", True, None),
+        ("'true'", False, "ready is str 'true', not the YAML boolean true"),
+        ("1", False, "ready is int 1"),
+        ("yes", False, "ready is str 'yes'"),  # YAML 1.1 'yes' is a bool in PyYAML? no: str
+        ("false", False, "ready is not true"),
+    ],
+)
+def test_ready_is_a_strict_boolean(value: str, ready: bool, note: str | None) -> None:
+    task = parse_backlog(one(f"  - id: r\n    title: x\n    ready: {value}\n")).tasks[1]
+    assert task.ready is ready
+    if note is None:
+        assert task.ready_note is None
+    else:
+        assert task.ready_note is not None and task.ready_note.startswith(note.split(" (")[0][:12])
+
+
+def test_billion_laughs_is_refused_quickly() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    lines.append("tasks: *a8")
+    with pytest.raises(BacklogError, match="alias"):
+        parse_backlog("\n".join(lines))
+
+
+def test_small_aliases_are_fine() -> None:
+    text = (
+        "common: &crit [It builds]\n"
+        "tasks:\n  - id: a\n    title: A\n    allowed_paths: [docs/a.md]\n"
+        "    acceptance_criteria: *crit\n"
+    )
+    assert parse_backlog(text).tasks[0].acceptance_criteria == ("It builds",)
+
+
+def test_size_cap() -> None:
+    text = "tasks: []\n" + "#" * MAX_BACKLOG_BYTES
+    with pytest.raises(BacklogError, match="byte cap"):
+        parse_backlog(text)
+
+
+def test_ten_thousand_tasks_parse() -> None:
+    body = "".join(
+        f"  - id: task-{i}\n    title: Task {i}\n    ready: true\n"
+        f"    allowed_paths: [docs/t{i}.md]\n"
+        for i in range(10_000)
+    )
+    backlog = parse_backlog("tasks:\n" + body)
+    assert len(backlog.tasks) == 10_000
+    assert backlog.tasks[-1].id == "task-9999"
+    assert backlog.get("task-5000") is not None
+
+
+def test_unicode_titles_and_unknown_keys_are_kept() -> None:
+    text = one("  - id: u\n    title: Überblick – ✓\n    last_attempt_id: x\n")
+    task = parse_backlog(text).tasks[1]
+    assert task.title == "Überblick – ✓"
+    assert task.raw["last_attempt_id"] == "x"

@@ -1,0 +1,100 @@
+"""AutonomyConfig: the seed's file loads unchanged; bad values name file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leviathan_shared.config import ConfigError, Settings, load_config, load_configs
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = (ROOT / "ops/autonomy/dev.yaml").read_text()
+
+
+def test_seed_file_loads_unchanged() -> None:
+    config = load_config(ROOT / "ops/autonomy/dev.yaml")
+    assert config.target_id == "radix"
+    assert config.allowed_path_prefixes == [".leviathan/", "docs/"]
+    assert (config.max_open_prs, config.max_running_attempts) == (1, 1)
+    assert (config.max_attempts_per_task, config.circuit_breaker_failures) == (2, 2)
+    assert config.schedule_cron == "*/5 * * * *"
+    assert config.autonomy_enabled is True
+    assert config.allow_completed_dependencies is False
+    assert config.github_repo == "leviathan-dev/radix"
+
+
+@pytest.mark.parametrize(
+    ("replace", "key", "fragment"),
+    [
+        ("max_open_prs: 1", "max_open_prs", "greater than or equal to 0"),
+        ("target_id: radix", "target_id", "DNS-safe"),
+        ('schedule_cron: "*/5 * * * *"', "schedule_cron", "cron"),
+        ("max_attempts_per_task: 2", "max_attempts_per_task", "integer"),
+        ("target_branch: main", "nonsense_key", "unknown key"),
+        ("max_open_prs: 1", "autonomy_enabled", "boolean"),
+        ("max_open_prs: 1", "allowed_path_prefixes", "'..' segments"),
+        ("max_open_prs: 1", "executor", "'kubernetes' or 'local'"),
+        ("control_plane_url: http://leviathan-control-plane:8000", "control_plane_url", "http://"),
+    ],
+)
+def test_bad_values_name_file_and_key(
+    tmp_path: Path, replace: str, key: str, fragment: str
+) -> None:
+    bad = {
+        "max_open_prs": "max_open_prs: -1",
+        "target_id": "target_id: Radix_Prod",
+        "schedule_cron": 'schedule_cron: "every five minutes"',
+        "max_attempts_per_task": 'max_attempts_per_task: "2"',
+        "nonsense_key": "target_branch: main\nnonsense_key: 1",
+        "autonomy_enabled": "max_open_prs: 1\nautonomy_enabled: 'no'",
+        "allowed_path_prefixes": "max_open_prs: 1\nallowed_path_prefixes: [../etc]",
+        "executor": "max_open_prs: 1\nexecutor: docker",
+        "control_plane_url": "control_plane_url: ftp://x",
+    }[key]
+    text = (
+        SEED.replace("allowed_path_prefixes:\n  - .leviathan/\n  - docs/\n", "")
+        if (key == "allowed_path_prefixes")
+        else SEED
+    )
+    file = tmp_path / "t.yaml"
+    file.write_text(text.replace(replace, bad, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(file)
+    message = str(info.value)
+    assert str(file) in message
+    assert f"key '{key}" in message
+    assert fragment in message
+
+
+def test_yaml_error_names_line(tmp_path: Path) -> None:
+    file = tmp_path / "t.yaml"
+    file.write_text("target_id: [\n")
+    with pytest.raises(ConfigError, match=r"line \d+, column \d+"):
+        load_config(file)
+
+
+def test_directory_of_targets_and_duplicate_ids(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(SEED)
+    (tmp_path / "b.yaml").write_text(SEED.replace("target_id: radix", "target_id: other"))
+    assert sorted(load_configs(tmp_path)) == ["other", "radix"]
+    (tmp_path / "c.yaml").write_text(SEED)
+    with pytest.raises(ConfigError, match="defined twice"):
+        load_configs(tmp_path)
+
+
+def test_empty_directory_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no \*\.yaml"):
+        load_configs(tmp_path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_settings_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEVIATHAN_CONTROL_PLANE_TOKEN", "s3cret-token")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    settings = Settings()
+    assert settings.control_plane_token is not None
+    assert settings.control_plane_token.get_secret_value() == "s3cret-token"
+    assert settings.github_token is not None
+    assert "s3cret-token" not in repr(settings) and "ghp_secret" not in str(settings)

@@ -1,0 +1,187 @@
+"""decide(): every cycle and task reason code, their order, and the selection rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from leviathan_shared.backlog import Backlog, BacklogError, parse_backlog
+from leviathan_shared.config import AutonomyConfig
+from leviathan_shared.guardrails import CycleReason, Facts, TaskReason, decide
+
+BASE: dict[str, Any] = {"target_id": "radix", "target_repo_url": "https://github.com/o/radix.git"}
+
+
+def cfg(**overrides: Any) -> AutonomyConfig:
+    return AutonomyConfig.model_validate({**BASE, **overrides})
+
+
+def backlog(*tasks: str) -> Backlog:
+    return parse_backlog("tasks:\n" + "".join(tasks))
+
+
+def task(tid: str, extra: str = "", paths: str = "[docs/a.md]", ready: str = "true") -> str:
+    return (
+        f"  - id: {tid}\n    title: {tid}\n    ready: {ready}\n    allowed_paths: {paths}\n{extra}"
+    )
+
+
+GOOD = backlog(task("good"))
+
+
+@pytest.mark.parametrize(
+    ("config", "facts", "reason"),
+    [
+        (cfg(autonomy_enabled=False), Facts(), CycleReason.DISABLED),
+        (cfg(), Facts(paused=True, pause_reason="deploy"), CycleReason.PAUSED),
+        (cfg(), Facts(breaker_open=True), CycleReason.BREAKER_OPEN),
+        (cfg(), Facts(consecutive_failures=2), CycleReason.BREAKER_OPEN),
+        (cfg(circuit_breaker_failures=3), Facts(consecutive_failures=2), None),
+        (cfg(), Facts(unavailable=("forge",)), "fact_unavailable:forge"),
+        (cfg(), Facts(unavailable=("control_plane", "redis")), "fact_unavailable:control_plane"),
+        (cfg(), Facts(unavailable=("redis",)), "fact_unavailable:redis"),
+        (cfg(), Facts(open_pr_count=1), CycleReason.MAX_OPEN_PRS),
+        (cfg(max_open_prs=2), Facts(open_pr_count=1), None),
+        (cfg(), Facts(running_count=1), CycleReason.MAX_RUNNING_ATTEMPTS),
+        (cfg(max_running_attempts=0), Facts(), CycleReason.MAX_RUNNING_ATTEMPTS),
+    ],
+)
+def test_cycle_reasons(config: AutonomyConfig, facts: Facts, reason: str | None) -> None:
+    decision = decide(config, GOOD, facts)
+    assert decision.reason == reason
+    assert decision.action == ("dispatch" if reason is None else "skip")
+    assert (decision.task_id == "good") is (reason is None)
+
+
+def test_cycle_reason_order_first_applicable_wins() -> None:
+    everything = Facts(
+        paused=True, breaker_open=True, open_pr_count=9, running_count=9, unavailable=("forge",)
+    )
+    order = [
+        (cfg(autonomy_enabled=False), everything, "disabled"),
+        (cfg(), everything, "paused"),
+        (cfg(), Facts(breaker_open=True, open_pr_count=9, unavailable=("forge",)), "breaker_open"),
+        (
+            cfg(),
+            Facts(open_pr_count=9, running_count=9, unavailable=("redis",)),
+            "fact_unavailable:redis",
+        ),
+        (cfg(), Facts(open_pr_count=9, running_count=9), "max_open_prs"),
+    ]
+    for config, facts, reason in order:
+        assert decide(config, BacklogError("bad"), facts).reason == reason
+    assert decide(cfg(), BacklogError("x: bad"), Facts(running_count=9)).reason == (
+        "max_running_attempts"
+    )
+    invalid = decide(cfg(), BacklogError("x: bad"), Facts())
+    assert invalid.reason == CycleReason.BACKLOG_INVALID
+    assert invalid.messages == ("x: bad",)
+
+
+def test_unreadable_backlog_is_a_fact_unavailable() -> None:
+    assert decide(cfg(), None, Facts()).reason == "fact_unavailable:backlog"
+
+
+def test_no_eligible_task() -> None:
+    decision = decide(cfg(), backlog(task("a", ready="false")), Facts())
+    assert decision.reason == CycleReason.NO_ELIGIBLE_TASK
+    assert decision.tasks[0].reasons == (TaskReason.NOT_READY,)
+
+
+@pytest.mark.parametrize(
+    ("entry", "facts", "config", "reasons"),
+    [
+        (task("a", ready="false"), Facts(), cfg(), ["not_ready"]),
+        (task("a", ready="'true'"), Facts(), cfg(), ["not_ready"]),
+        (task("a", ready="1"), Facts(), cfg(), ["not_ready"]),
+        (task("a", "    status: completed\n"), Facts(), cfg(), ["status_not_pending"]),
+        (task("a", "    status: Pending\n"), Facts(), cfg(), ["status_not_pending"]),
+        (task("a", "    status: in_progress\n"), Facts(), cfg(), ["status_not_pending"]),
+        (task("a", "    status: pending\n"), Facts(), cfg(), []),
+        (task("a", "    status: null\n"), Facts(), cfg(), []),
+        (task("a", "    dependencies: [x]\n"), Facts(), cfg(), ["has_dependencies"]),
+        (task("a", "    dependencies: []\n"), Facts(), cfg(), []),
+        (
+            task("a", "    dependencies: [x]\n"),
+            Facts(),
+            cfg(allow_completed_dependencies=True),
+            ["dependencies_not_completed"],
+        ),
+        (task("a", paths="[]"), Facts(), cfg(), ["no_allowed_paths"]),
+        (task("a", paths="null"), Facts(), cfg(), ["no_allowed_paths"]),
+        (task("a", paths="[src/a.py]"), Facts(), cfg(), ["path_out_of_scope"]),
+        (task("a", paths="[docsx/a.md]"), Facts(), cfg(), ["path_out_of_scope"]),
+        (task("a", paths="['../docs/a.md']"), Facts(), cfg(), ["path_out_of_scope"]),
+        (task("a", paths="[/docs/a.md]"), Facts(), cfg(), ["path_out_of_scope"]),
+        (task("a", paths="[docs/a.md, src/b.py]"), Facts(), cfg(), ["path_out_of_scope"]),
+        (task("a", paths="[src/a.py]"), Facts(), cfg(allowed_path_prefixes=["src"]), []),
+        (task("a"), Facts(attempts_per_task={"a": 2}), cfg(), ["attempts_exhausted"]),
+        (task("a"), Facts(attempts_per_task={"a": 1}), cfg(), []),
+        (
+            task("a"),
+            Facts(open_pr_task_ids=frozenset({"a"}), open_pr_count=0),
+            cfg(max_open_prs=5),
+            ["open_pr_exists"],
+        ),
+        (task("a", paths="docs/a.md"), Facts(), cfg(), ["invalid_task"]),
+        (task("a", paths="[3]"), Facts(), cfg(), ["invalid_task"]),
+        ("  - id: NOPE\n    title: x\n", Facts(), cfg(), ["invalid_task"]),
+        (
+            task("a", "    status: done\n", ready="false"),
+            Facts(attempts_per_task={"a": 5}),
+            cfg(),
+            ["not_ready", "status_not_pending", "attempts_exhausted"],
+        ),
+    ],
+)
+def test_task_reasons(entry: str, facts: Facts, config: AutonomyConfig, reasons: list[str]) -> None:
+    decision = decide(config, backlog(entry), facts)
+    verdict = decision.tasks[0]
+    assert list(verdict.reasons) == reasons
+    assert verdict.eligible is (not reasons)
+
+
+def test_dependencies_completed_allows_task_when_switched_on() -> None:
+    tasks = backlog(task("dep", "    status: completed\n"), task("a", "    dependencies: [dep]\n"))
+    assert decide(cfg(), tasks, Facts()).reason == "no_eligible_task"
+    decision = decide(cfg(allow_completed_dependencies=True), tasks, Facts())
+    assert decision.task_id == "a"
+
+
+def test_missing_dependency_is_not_completed() -> None:
+    tasks = backlog(task("a", "    dependencies: [ghost]\n"))
+    decision = decide(cfg(allow_completed_dependencies=True), tasks, Facts())
+    assert decision.tasks[0].reasons == ("dependencies_not_completed",)
+    assert "ghost" in decision.tasks[0].messages[0]
+
+
+def test_first_eligible_in_file_order_with_attempt_number() -> None:
+    tasks = backlog(task("a", ready="false"), task("b"), task("c"))
+    decision = decide(cfg(), tasks, Facts(attempts_per_task={"b": 1}))
+    assert (decision.task_id, decision.attempt_number) == ("b", 2)
+    assert [v.eligible for v in decision.tasks] == [False, True, True]
+
+
+def test_invalid_task_named_by_index_in_json() -> None:
+    decision = decide(cfg(), backlog("  - title: no id\n", task("b")), Facts())
+    payload = decision.as_json()
+    assert payload["tasks"][0] == {
+        "id": 0,
+        "eligible": False,
+        "reasons": ["invalid_task"],
+        "messages": ["missing 'id'"],
+    }
+    assert payload["task_id"] == "b"
+
+
+def test_breaker_tripped_flag_reports_threshold_crossing() -> None:
+    assert decide(cfg(), GOOD, Facts(consecutive_failures=2)).breaker_tripped
+    assert not decide(cfg(), GOOD, Facts(consecutive_failures=1)).breaker_tripped
+
+
+def test_ten_thousand_tasks_last_one_eligible() -> None:
+    body = [task(f"t{i}", ready="false") for i in range(9_999)] + [task("last")]
+    decision = decide(cfg(), backlog(*body), Facts())
+    assert decision.task_id == "last"
+    assert len(decision.tasks) == 10_000
