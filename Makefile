@@ -17,7 +17,7 @@ $(BIN)/leviathan: uv.lock pyproject.toml */pyproject.toml services/*/pyproject.t
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/src services/scheduler/src services/worker-dispatch/src services/worker/src services/control-plane/src
+	$(BIN)/mypy shared/src services/scheduler/src services/worker-dispatch/src services/worker/src services/control-plane/src scripts
 	$(BIN)/lint-imports
 
 unit: install
@@ -36,7 +36,7 @@ bench: install
 	$(BIN)/python -m bench
 
 run: install
-	$(BIN)/python -m leviathan_scheduler.devrun
+	$(BIN)/python scripts/devrun.py
 
 clean:
 	rm -rf $(VENV) .tools .leviathan-run .leviathan-data .leviathan-cache

@@ -8,7 +8,7 @@ backlog invalid because the choice between two tasks of one id is ambiguous.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -81,6 +81,8 @@ class TaskEntry:
 class Backlog:
     tasks: tuple[TaskEntry, ...]
     source: str = "backlog.yaml"
+    # Derived results keyed by the rules that produced them (see guardrails.judge_backlog).
+    memo: dict[Hashable, object] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, task_id: str) -> TaskEntry | None:
         return next((t for t in self.tasks if t.id == task_id and t.problem is None), None)

@@ -107,42 +107,55 @@ class Decision:
 
 
 @lru_cache(maxsize=262_144)
-def _path_problem(raw: str, prefixes: tuple[str, ...]) -> str | None:
-    """Why one allowed path is out of scope, or None. Cached: ticks re-judge the same paths."""
-    try:
-        path = normalize_path(raw)
-    except ScopeError:
-        return f"{raw!r} is not a safe relative path"
-    if within_prefixes(path, prefixes):
-        return None
-    return f"{raw!r} is outside {', '.join(prefixes)}"
+def scope_problems(paths: tuple[str, ...], prefixes: tuple[str, ...]) -> tuple[str, ...]:
+    """Why a task's allowed paths are out of scope (empty = in scope).
+
+    Cached per (paths, prefixes): every tick re-judges the same backlog.
+    """
+    problems = []
+    for raw in paths:
+        try:
+            path = normalize_path(raw)
+        except ScopeError:
+            problems.append(f"{raw!r} is not a safe relative path")
+            continue
+        if not within_prefixes(path, prefixes):
+            problems.append(f"{raw!r} is outside {', '.join(prefixes)}")
+    return tuple(problems)
 
 
-def _scope_messages(task: TaskEntry, prefixes: tuple[str, ...]) -> list[str]:
-    problems = [_path_problem(raw, prefixes) for raw in task.allowed_paths]
-    return [p for p in problems if p is not None]
+@dataclass(frozen=True, slots=True)
+class StaticRules:
+    """The part of the rules that depends on config and backlog only, not on this tick."""
+
+    prefixes: tuple[str, ...]
+    allow_completed_dependencies: bool
+
+    @classmethod
+    def of(cls, config: AutonomyConfig) -> StaticRules:
+        return cls(
+            prefixes=tuple(normalize_prefix(p) for p in config.allowed_path_prefixes),
+            allow_completed_dependencies=config.allow_completed_dependencies,
+        )
 
 
-def judge_task(
-    task: TaskEntry,
-    config: AutonomyConfig,
-    facts: Facts,
-    prefixes: tuple[str, ...],
-    statuses: Mapping[str, str | None],
+def static_verdict(
+    task: TaskEntry, rules: StaticRules, statuses: Mapping[str, str | None]
 ) -> TaskVerdict:
-    """Every reason this task cannot be picked now (none = eligible)."""
+    """The reasons that do not depend on this tick's facts (all but attempts and PRs)."""
     if task.problem is not None:
-        return TaskVerdict(task.name, False, (TaskReason.INVALID_TASK,), (task.problem,))
+        name = task.index if task.id is None else task.id
+        return TaskVerdict(name, False, (TaskReason.INVALID_TASK,), (task.problem,))
     reasons: list[str] = []
     messages: list[str] = []
     if not task.ready:
         reasons.append(TaskReason.NOT_READY)
         messages.append(task.ready_note or "ready is not true")
-    if not task.is_pending:
+    if task.status is not None and task.status != "pending":
         reasons.append(TaskReason.STATUS_NOT_PENDING)
         messages.append(f"status is {task.status!r}; only 'pending' (or no status) is picked")
     if task.dependencies:
-        if not config.allow_completed_dependencies:
+        if not rules.allow_completed_dependencies:
             reasons.append(TaskReason.HAS_DEPENDENCIES)
         else:
             open_deps = [d for d in task.dependencies if statuses.get(d, "") != "completed"]
@@ -152,17 +165,65 @@ def judge_task(
     if not task.allowed_paths:
         reasons.append(TaskReason.NO_ALLOWED_PATHS)
     else:
-        scope_messages = _scope_messages(task, prefixes)
-        if scope_messages:
+        problems = scope_problems(task.allowed_paths, rules.prefixes)
+        if problems:
             reasons.append(TaskReason.PATH_OUT_OF_SCOPE)
-            messages.extend(scope_messages)
-    used = facts.attempts_per_task.get(task.id or "", 0)
+            messages.extend(problems)
+    return TaskVerdict(task.id or task.index, not reasons, tuple(reasons), tuple(messages))
+
+
+def with_facts(
+    verdict: TaskVerdict, task_id: str, config: AutonomyConfig, facts: Facts
+) -> TaskVerdict:
+    """Add this tick's reasons (attempts used, an open PR) to a static verdict."""
+    if verdict.reasons == (TaskReason.INVALID_TASK,):
+        return verdict
+    reasons, messages = list(verdict.reasons), list(verdict.messages)
+    used = facts.attempts_per_task.get(task_id, 0)
     if used >= config.max_attempts_per_task:
         reasons.append(TaskReason.ATTEMPTS_EXHAUSTED)
         messages.append(f"{used}/{config.max_attempts_per_task} attempts used")
-    if task.id in facts.open_pr_task_ids:
+    if task_id in facts.open_pr_task_ids:
         reasons.append(TaskReason.OPEN_PR_EXISTS)
-    return TaskVerdict(task.name, not reasons, tuple(reasons), tuple(messages))
+    if len(reasons) == len(verdict.reasons):
+        return verdict
+    return TaskVerdict(verdict.name, False, tuple(reasons), tuple(messages))
+
+
+@dataclass(frozen=True, slots=True)
+class StaticJudgement:
+    verdicts: tuple[TaskVerdict, ...]
+    index_by_id: Mapping[str, int]
+    eligible: tuple[int, ...]
+
+
+def judge_backlog(backlog: Backlog, rules: StaticRules) -> StaticJudgement:
+    """Static verdicts for every task, memoised on the backlog.
+
+    The scheduler re-decides the same parsed backlog on every tick (it is
+    re-parsed only when its blob changes), so only the facts part is redone.
+    """
+    cached = backlog.memo.get(rules)
+    if isinstance(cached, StaticJudgement):
+        return cached
+    statuses = {t.id: t.status for t in backlog.tasks if t.id is not None}
+    verdicts = tuple(static_verdict(task, rules, statuses) for task in backlog.tasks)
+    judgement = StaticJudgement(
+        verdicts=verdicts,
+        index_by_id={t.id: i for i, t in enumerate(backlog.tasks) if t.id is not None},
+        eligible=tuple(i for i, v in enumerate(verdicts) if v.eligible),
+    )
+    backlog.memo[rules] = judgement
+    return judgement
+
+
+def judge_task(
+    task: TaskEntry, config: AutonomyConfig, facts: Facts, backlog: Backlog
+) -> TaskVerdict:
+    """One task's full verdict (used by tests and tools; decide() batches this)."""
+    statuses = {t.id: t.status for t in backlog.tasks if t.id is not None}
+    verdict = static_verdict(task, StaticRules.of(config), statuses)
+    return verdict if task.id is None else with_facts(verdict, task.id, config, facts)
 
 
 def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, list[str], bool]:
@@ -208,16 +269,18 @@ def decide(
     read but cannot be used.
     """
     reason, messages, tripped = _cycle_reason(config, facts)
-    verdicts: list[TaskVerdict] = []
+    verdicts: tuple[TaskVerdict, ...] = ()
     chosen: TaskEntry | None = None
     if isinstance(backlog, Backlog):
-        prefixes = tuple(normalize_prefix(p) for p in config.allowed_path_prefixes)
-        statuses = {t.id: t.status for t in backlog.tasks if t.id is not None}
-        for task in backlog.tasks:
-            verdict = judge_task(task, config, facts, prefixes, statuses)
-            verdicts.append(verdict)
-            if chosen is None and verdict.eligible:
-                chosen = task
+        judgement = judge_backlog(backlog, StaticRules.of(config))
+        patched = list(judgement.verdicts)
+        touched = set(facts.open_pr_task_ids).union(facts.attempts_per_task)
+        for task_id in touched:
+            index = judgement.index_by_id.get(task_id)
+            if index is not None:
+                patched[index] = with_facts(patched[index], task_id, config, facts)
+        verdicts = tuple(patched)
+        chosen = next((backlog.tasks[i] for i in judgement.eligible if patched[i].eligible), None)
     if reason is None and isinstance(backlog, BacklogError):
         reason, messages = CycleReason.BACKLOG_INVALID, [str(backlog)]
     if reason is None and backlog is None:
@@ -225,7 +288,7 @@ def decide(
     if reason is None and chosen is None:
         reason, messages = CycleReason.NO_ELIGIBLE_TASK, ["no task passes every guardrail"]
     if reason is not None:
-        return Decision("skip", reason, None, None, tuple(verdicts), tuple(messages), tripped)
+        return Decision("skip", reason, None, None, verdicts, tuple(messages), tripped)
     assert chosen is not None and chosen.id is not None
     number = facts.attempts_per_task.get(chosen.id, 0) + 1
-    return Decision("dispatch", None, chosen, number, tuple(verdicts), (), tripped)
+    return Decision("dispatch", None, chosen, number, verdicts, (), tripped)

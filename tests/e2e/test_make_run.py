@@ -1,0 +1,131 @@
+"""``make run``'s stack end to end: beat tick -> dispatch -> worker -> PR on the local forge.
+
+Runs scripts/devrun.py exactly as ``make run`` does (own redis-server, control
+plane on SQLite, Celery workers, beat, Flower, local executor and forge) with a
+short schedule, then checks the PR, the events, a second tick that skips on
+``Open PRs: 1/1``, ``leviathan status`` from a second terminal, and that
+SIGTERM stops every process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def wait_for(predicate, timeout: float, what: str, log: Path):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}; output:\n{log.read_text()[-6000:]}")
+
+
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
+    return [int(p) for p in out.split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat")
+    return state.exists() and state.read_text().split()[2] != "Z"
+
+
+@pytest.mark.timeout(240)
+def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
+    port, flower = free_port(), free_port()
+    log = tmp_path / "devrun.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIATHAN_")}
+    env.update(
+        LEVIATHAN_RUN_DIR=str(tmp_path / ".leviathan-run"),
+        LEVIATHAN_PORT=str(port),
+        LEVIATHAN_FLOWER_PORT=str(flower),
+        LEVIATHAN_SCHEDULE_SECONDS="3",
+    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts/devrun.py")],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        text = lambda: log.read_text(errors="replace")  # noqa: E731
+        wait_for(lambda: "✓ PR created:" in text(), 150, "the first PR", log)
+        wait_for(lambda: "✗ No task selected: max_open_prs" in text(), 60, "a skipping tick", log)
+        output = text()
+        for line in (
+            "Open PRs: 0/1",
+            "→ Selected task: getting-started-guide",
+            "Attempt number: 1/2",
+            "✓ Worker job submitted:",
+            "Open PRs: 1/1",
+            "✅ Worker Complete",
+        ):
+            assert line in output, line
+        headers = {"Authorization": "Bearer dev-token"}
+        base = f"http://127.0.0.1:{port}"
+        summary = httpx.get(f"{base}/v1/graph/summary", headers=headers, timeout=10).json()
+        attempts = httpx.get(
+            f"{base}/v1/attempts", params={"target": "demo"}, headers=headers, timeout=10
+        ).json()
+        succeeded = [a for a in attempts if a["status"] == "succeeded"]
+        assert len(succeeded) == 1
+        assert succeeded[0]["task_id"] == "getting-started-guide"
+        assert succeeded[0]["pr_url"]
+        timeline = httpx.get(
+            f"{base}/v1/attempts/{succeeded[0]['attempt_id']}", headers=headers, timeout=10
+        ).json()
+        types = [e["type"] for e in timeline["events"]]
+        for expected in (
+            "attempt.created",
+            "attempt.dispatched",
+            "attempt.started",
+            "pr.created",
+            "attempt.succeeded",
+        ):
+            assert expected in types
+        assert summary["nodes_by_type"]["PullRequest"] == 1
+        status = subprocess.run(
+            [str(BIN / "leviathan"), "status", "--json"],
+            cwd=tmp_path,
+            env={k: v for k, v in env.items() if k != "LEVIATHAN_RUN_DIR"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert status.returncode == 0, status.stderr
+        assert '"demo"' in status.stdout
+        kids = children_of(proc.pid)
+        assert len(kids) >= 6
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
+    assert not [k for k in kids if alive(k)]
