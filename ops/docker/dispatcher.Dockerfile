@@ -1,0 +1,75 @@
+# syntax=docker/dockerfile:1.7
+# Leviathan dispatcher: consumes leviathan.dispatch and starts one worker per attempt.
+#   docker build -f ops/docker/dispatcher.Dockerfile -t leviathan-dispatcher:local .
+# Two targets:
+#   dispatcher (default, last stage)  executor: kubernetes; creates worker Jobs
+#   local                             executor: local; also carries leviathan-worker and
+#                                     git, because it runs the worker as a subprocess
+#                                     (docker-compose.yml builds this one)
+ARG PYTHON_IMAGE=python:3.11-slim
+ARG UV_VERSION=0.13.9
+
+FROM ${PYTHON_IMAGE} AS build-base
+ARG UV_VERSION
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+WORKDIR /src
+COPY uv.lock pyproject.toml ./
+COPY shared/pyproject.toml shared/
+COPY services/scheduler/pyproject.toml services/scheduler/
+COPY services/worker-dispatch/pyproject.toml services/worker-dispatch/
+COPY services/worker/pyproject.toml services/worker/
+COPY services/control-plane/pyproject.toml services/control-plane/
+
+FROM build-base AS build
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --package leviathan-dispatch --no-install-workspace
+COPY shared/src shared/src
+COPY services/worker-dispatch/src services/worker-dispatch/src
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --package leviathan-dispatch --no-editable
+
+FROM build-base AS build-local
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --package leviathan-dispatch --package leviathan-worker \
+       --no-install-workspace
+COPY shared/src shared/src
+COPY services/worker-dispatch/src services/worker-dispatch/src
+COPY services/worker/src services/worker/src
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --package leviathan-dispatch --package leviathan-worker \
+       --no-editable
+
+FROM ${PYTHON_IMAGE} AS runtime-base
+RUN groupadd --system --gid 10001 leviathan \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/leviathan \
+       --shell /usr/sbin/nologin leviathan \
+    && install -d -o 10001 -g 10001 /data /cache /workspace
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    LEVIATHAN_DATA_DIR=/data \
+    LEVIATHAN_CACHE_DIR=/cache
+WORKDIR /home/leviathan
+
+FROM runtime-base AS local
+# git is unpinned on purpose: the Debian security archive replaces old patch
+# versions, so a pin would break rebuilds; the base image tag fixes the release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build-local /app/.venv /app/.venv
+USER 10001:10001
+CMD ["leviathan-dispatcher"]
+
+FROM runtime-base AS dispatcher
+COPY --from=build /app/.venv /app/.venv
+USER 10001:10001
+# No HEALTHCHECK: a Celery consumer has no HTTP port; Kubernetes restarts it when
+# it exits, and `celery inspect ping` / Flower show whether it consumes.
+CMD ["leviathan-dispatcher"]

