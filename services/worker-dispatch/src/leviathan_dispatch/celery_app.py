@@ -1,0 +1,47 @@
+"""The dispatcher's Celery app and its one task, ``leviathan.dispatch.start_attempt``.
+
+The task is a thin shell: ``Runtime.handle`` decides, and this module only
+turns the decision into Celery's terms (ack, retry with countdown, or a
+``Reject`` that drops a bad message without requeueing it).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from celery import Celery, Task
+from celery.exceptions import Reject
+
+from leviathan_dispatch.runtime import Runtime
+from leviathan_shared.celery_config import celery_settings
+from leviathan_shared.config import get_settings
+from leviathan_shared.constants import TASK_START_ATTEMPT
+
+app = Celery("leviathan_dispatch")
+app.conf.update(celery_settings(get_settings().redis_url))
+# The console lines (``✓ Worker job submitted: ...``) are progress, not warnings.
+app.conf.worker_redirect_stdouts_level = "INFO"
+
+
+@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    """One runtime per process: executors and clients are reused across messages."""
+    return Runtime(get_settings())
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    bind=True,
+    name=TASK_START_ATTEMPT,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,  # the runtime bounds retries itself
+)
+def start_attempt(self: Task, message: Any) -> dict[str, Any]:
+    """Start the worker run for one dispatch message (a JSON dict)."""
+    outcome = runtime().handle(message, retries_done=self.request.retries)
+    if outcome.action == "retry":
+        raise self.retry(countdown=outcome.delay)
+    if outcome.action == "reject":
+        raise Reject(outcome.detail, requeue=False)
+    return outcome.as_result()
