@@ -70,3 +70,7 @@ class Forge(Protocol):
     def pull_request_files(self, number: int) -> list[str]:
         """Paths the PR changes (for renames: both the old and the new path)."""
         ...
+
+    def delete_branch(self, branch: str) -> bool:
+        """Delete a pushed branch (after a PR cap hit); False when it did not exist."""
+        ...

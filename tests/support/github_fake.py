@@ -1,0 +1,352 @@
+"""A faithful GitHub REST fake that the real PyGithub client talks to over a socket.
+
+Serve ``GitHubFake().app`` with ``tests.support.servers.UvicornThread`` and point
+``Github(base_url=server.url + fake.prefix)`` at it. Routes (under ``prefix``,
+empty for github.com style, ``/api/v3`` for GitHub Enterprise style):
+
+- ``GET /repos/{o}/{r}``; ``GET|POST /repos/{o}/{r}/pulls`` (``state``, ``head``,
+  ``base``, ``sort``, ``direction``, ``per_page`` (max 100), ``page``);
+  ``GET|PATCH /repos/{o}/{r}/pulls/{n}``; ``GET /repos/{o}/{r}/pulls/{n}/files``
+  (paginated); ``DELETE /repos/{o}/{r}/git/refs/heads/{branch}``.
+- Pagination answers ``Link`` with rel first/prev/next/last built from the
+  request URL, and every object carries absolute ``url`` fields on the fake's
+  own host:port, as PyGithub follows them.
+- Every 200 GET carries an ``ETag``; a matching ``If-None-Match`` gets a 304
+  with no body that does not count against the rate limit (GitHub's rule).
+- Every answer carries ``X-RateLimit-Limit/Remaining/Reset/Used/Resource``.
+  Counted requests decrement ``rate_remaining``; at 0 the fake answers the
+  primary rate-limit 403 by itself.
+
+Switches:
+
+- ``token``: when set, requests must send ``Authorization: token <token>`` (or
+  ``Bearer``), else 401 ``Bad credentials`` / ``Requires authentication``.
+- ``inject(kind, times=1, match=None)``: the next ``times`` requests (None:
+  until ``clear_faults()``) whose path+query contains ``match`` answer with
+  ``"primary"`` (403 API rate limit exceeded, remaining 0), ``"secondary"``
+  (403 secondary rate limit, ``Retry-After``), ``"abuse429"`` (429 secondary),
+  ``"server_error"`` (``status``, default 502), ``"bad_credentials"`` (401) or
+  ``"malformed"`` (a 200 whose JSON is not what the route returns).
+- ``rate_remaining``, ``rate_limit``, ``retry_after``: the numbers it reports.
+- ``requests``: every request seen (``Recorded``), for assertions.
+
+Answer shapes (objects, errors, Link, ETag) live in ``tests.support.github_shapes``.
+Fixtures: ``add_repo``, ``push_branch`` (a branch and the files it changes),
+``add_pull`` (an existing PR in any state), ``set_pull_state``.
+Creating a PR answers 422 exactly as GitHub does for an unknown head or base,
+a branch with no commits, and a second open PR for the same head.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from tests.support.github_shapes import (
+    FakePull,
+    FaultKind,
+    GitHubError,
+    Recorded,
+    answer,
+    custom_error,
+    fault_error,
+    file_json,
+    is_rate_refusal,
+    not_found,
+    page,
+    pull_json,
+    rate_headers,
+    repo_json,
+    validation_failed,
+)
+
+__all__ = ["FakePull", "FaultKind", "GitHubFake", "Recorded", "SwappableApp"]
+
+
+class SwappableApp:
+    """An ASGI app that forwards to ``self.app``: one server, a fresh fake per test."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await self.app(scope, receive, send)
+
+
+class _Fault:
+    def __init__(self, kind: FaultKind, times: int | None, match: str | None, status: int):
+        self.kind, self.remaining, self.match, self.status = kind, times, match, status
+
+
+class GitHubFake:
+    def __init__(self, prefix: str = "", token: str | None = None) -> None:
+        self.prefix = prefix.rstrip("/")
+        self.token = token
+        self.rate_limit = 5000
+        self.rate_remaining = 5000
+        self.retry_after = 1
+        self.requests: list[Recorded] = []
+        self.repos: dict[str, dict[str, list[dict[str, Any]]]] = {}  # repo -> branch -> files
+        self.pulls: dict[str, list[FakePull]] = {}
+        self._faults: list[_Fault] = []
+        self._clock = 0
+        self._lock = threading.RLock()
+        self.app = FastAPI()
+        self.app.middleware("http")(self._middleware)
+        self.app.include_router(self._router(), prefix=self.prefix)
+
+    # ---- fixtures and switches -------------------------------------------
+    def add_repo(self, full_name: str) -> None:
+        with self._lock:
+            self.repos.setdefault(full_name, {"main": []})
+            self.pulls.setdefault(full_name, [])
+
+    def push_branch(
+        self, repo: str, branch: str, files: list[dict[str, Any]] | None = None
+    ) -> None:
+        """``files`` items: {"filename", "status", optional "previous_filename"}."""
+        default = [{"filename": f"docs/{branch.replace('/', '-')}.md", "status": "added"}]
+        with self._lock:
+            self.add_repo(repo)
+            self.repos[repo][branch] = default if files is None else files
+
+    def add_pull(
+        self,
+        repo: str,
+        head: str,
+        *,
+        base: str = "main",
+        state: str = "open",
+        merged: bool = False,
+        files: list[dict[str, Any]] | None = None,
+        head_repo: str | None = None,
+    ) -> FakePull:
+        """An existing PR in any state (``head_repo``: the fork it comes from)."""
+        with self._lock:
+            self.push_branch(repo, head, files)
+            pull = FakePull(
+                number=len(self.pulls[repo]) + 1,
+                head=head,
+                base=base,
+                title=f"PR for {head}",
+                body=None,
+                state=state,
+                merged=merged,
+                head_repo=head_repo,
+                created=self._tick(),
+                updated=self._clock,
+                files=self.repos[repo][head],
+            )
+            self.pulls[repo].append(pull)
+            return pull
+
+    def set_pull_state(self, repo: str, number: int, state: str, merged: bool = False) -> None:
+        with self._lock:
+            pull = self._pull(repo, number)
+            pull.state, pull.merged, pull.updated = state, merged, self._tick()
+
+    def inject(
+        self, kind: FaultKind, times: int | None = 1, match: str | None = None, status: int = 502
+    ) -> None:
+        with self._lock:
+            self._faults.append(_Fault(kind, times, match, status))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def counted(self) -> list[Recorded]:
+        """Requests that cost rate limit (all but 304s and rate-limit refusals)."""
+        return [r for r in self.requests if r.counted]
+
+    # ---- plumbing ---------------------------------------------------------
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock
+
+    def _pull(self, repo: str, number: int) -> FakePull:
+        for pull in self.pulls.get(repo, []):
+            if pull.number == number:
+                return pull
+        raise not_found()
+
+    def _fault_for(self, target: str) -> GitHubError | None:
+        for fault in self._faults:
+            if fault.match is not None and fault.match not in target:
+                continue
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+            return fault_error(fault.kind, fault.status, self.retry_after)
+        if self.rate_remaining <= 0:
+            return fault_error("primary", 403, self.retry_after)
+        return None
+
+    def _auth_error(self, request: Request) -> GitHubError | None:
+        if self.token is None:
+            return None
+        header = request.headers.get("authorization")
+        if header is None:
+            return GitHubError(401, {"message": "Requires authentication"})
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() not in ("token", "bearer") or value != self.token:
+            return fault_error("bad_credentials", 401, self.retry_after)
+        return None
+
+    async def _middleware(self, request: Request, call_next: Any) -> Response:
+        target = request.url.path + ("?" + request.url.query if request.url.query else "")
+        record = Recorded(
+            request.method,
+            request.url.path,
+            dict(request.query_params),
+            request.headers.get("if-none-match"),
+        )
+        with self._lock:
+            self.requests.append(record)
+            error = self._auth_error(request) or self._fault_for(target)
+        response: Response = error.response() if error else await call_next(request)
+        with self._lock:
+            record.status = response.status_code
+            record.counted = response.status_code != 304 and not is_rate_refusal(error)
+            if record.counted:
+                self.rate_remaining = max(0, self.rate_remaining - 1)
+            response.headers.update(rate_headers(self.rate_limit, self.rate_remaining))
+            if error is not None:
+                response.headers.update(error.headers)
+        return response
+
+    def _urls(self, request: Request) -> tuple[str, str]:
+        """(API root, web root) on the host:port the client used."""
+        web = f"{request.url.scheme}://{request.url.netloc}"
+        return f"{web}{self.prefix}", web
+
+    def _router(self) -> APIRouter:
+        router = APIRouter()
+        route = router.add_api_route
+        route("/repos/{o}/{r}", self._get_repo, methods=["GET"])
+        route("/repos/{o}/{r}/pulls", self._list_pulls, methods=["GET"])
+        route("/repos/{o}/{r}/pulls", self._create_pull, methods=["POST"])
+        route("/repos/{o}/{r}/pulls/{n}", self._get_pull, methods=["GET"])
+        route("/repos/{o}/{r}/pulls/{n}", self._patch_pull, methods=["PATCH"])
+        route("/repos/{o}/{r}/pulls/{n}/files", self._files, methods=["GET"])
+        route("/repos/{o}/{r}/git/refs/heads/{branch:path}", self._delete_ref, methods=["DELETE"])
+        return router
+
+    # ---- routes -------------------------------------------------------------
+    def _guard(self, fn: Any) -> Response:
+        """Run a route body under the lock; a GitHubError becomes its answer."""
+        try:
+            with self._lock:
+                return fn()  # type: ignore[no-any-return]
+        except GitHubError as exc:
+            return exc.response()
+
+    def _repo(self, o: str, r: str) -> str:
+        if f"{o}/{r}" not in self.repos:
+            raise not_found()
+        return f"{o}/{r}"
+
+    def _get_repo(self, request: Request, o: str, r: str) -> Response:
+        return self._guard(
+            lambda: answer(request, repo_json(*self._urls(request), self._repo(o, r)))
+        )
+
+    def _list_pulls(self, request: Request, o: str, r: str) -> Response:
+        def run() -> Response:
+            repo, q = self._repo(o, r), request.query_params
+            state, head, base = q.get("state", "open"), q.get("head"), q.get("base")
+            pulls = [
+                p
+                for p in self.pulls[repo]
+                if state in ("all", p.state)
+                and (head is None or f"{(p.head_repo or repo).split('/')[0]}:{p.head}" == head)
+                and (base is None or p.base == base)
+            ]
+            sort = q.get("sort", "created")
+            direction = q.get("direction", "desc" if sort == "created" else "asc")
+            pulls.sort(
+                key=lambda p: p.updated if sort == "updated" else p.created,
+                reverse=direction == "desc",
+            )
+            return page(request, pulls, lambda p: pull_json(*self._urls(request), repo, p))
+
+        return self._guard(run)
+
+    async def _create_pull(self, request: Request, o: str, r: str) -> Response:
+        payload = await request.json()
+
+        def run() -> Response:
+            repo = self._repo(o, r)
+            head = str(payload.get("head", "")).removeprefix(f"{o}:")
+            base = str(payload.get("base", ""))
+            branches = self.repos[repo]
+            for name, value in (("head", head), ("base", base)):
+                if value not in branches:
+                    raise validation_failed(
+                        {"resource": "PullRequest", "field": name, "code": "invalid"}
+                    )
+            if any(p.head == head and p.state == "open" for p in self.pulls[repo]):
+                raise custom_error(f"A pull request already exists for {o}:{head}.")
+            if not branches[head]:
+                raise custom_error(f"No commits between {base} and {head}")
+            pull = FakePull(
+                number=len(self.pulls[repo]) + 1,
+                head=head,
+                base=base,
+                title=str(payload.get("title")),
+                body=payload.get("body"),
+                created=self._tick(),
+                updated=self._clock,
+                files=branches[head],
+            )
+            self.pulls[repo].append(pull)
+            data = pull_json(*self._urls(request), repo, pull)
+            return answer(request, data, 201, {"Location": data["url"]})
+
+        return self._guard(run)
+
+    def _get_pull(self, request: Request, o: str, r: str, n: int) -> Response:
+        def run() -> Response:
+            repo = self._repo(o, r)
+            return answer(request, pull_json(*self._urls(request), repo, self._pull(repo, n)))
+
+        return self._guard(run)
+
+    async def _patch_pull(self, request: Request, o: str, r: str, n: int) -> Response:
+        payload = await request.json()
+
+        def run() -> Response:
+            repo = self._repo(o, r)
+            pull = self._pull(repo, n)
+            pull.title = payload.get("title", pull.title)
+            pull.body = payload.get("body", pull.body)
+            pull.state = payload.get("state", pull.state)
+            pull.updated = self._tick()
+            return answer(request, pull_json(*self._urls(request), repo, pull))
+
+        return self._guard(run)
+
+    def _files(self, request: Request, o: str, r: str, n: int) -> Response:
+        def run() -> Response:
+            pull = self._pull(self._repo(o, r), n)
+            return page(request, pull.files[:3000], file_json)  # GitHub lists at most 3,000
+
+        return self._guard(run)
+
+    def _delete_ref(self, request: Request, o: str, r: str, branch: str) -> Response:
+        def run() -> Response:
+            branches = self.repos[self._repo(o, r)]
+            if branch not in branches:
+                raise GitHubError(422, {"message": "Reference does not exist"})
+            del branches[branch]
+            return Response(status_code=204)
+
+        return self._guard(run)
