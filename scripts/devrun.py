@@ -97,6 +97,8 @@ def environment(
         "LEVIATHAN_CACHE_DIR": str(run_dir / "cache"),
         "LEVIATHAN_DATABASE_URL": f"sqlite:///{run_dir / 'data' / 'control-plane.db'}",
     }
+    for folder in ("data", "cache", "workspace", "forge"):
+        (run_dir / folder).mkdir(parents=True, exist_ok=True)
     (run_dir / "env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
     return settings
 
