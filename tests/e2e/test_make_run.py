@@ -72,8 +72,14 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
         )
     try:
         text = lambda: log.read_text(errors="replace")  # noqa: E731
-        wait_for(lambda: "✓ PR created:" in text(), 150, "the first PR", log)
-        wait_for(lambda: "✗ No task selected: max_open_prs" in text(), 60, "a skipping tick", log)
+        wait_for(lambda: "✅ Worker Complete" in text(), 150, "the first PR", log)
+        done_at = text().index("✅ Worker Complete")
+        wait_for(
+            lambda: "✗ No task selected: max_open_prs" in text()[done_at:],
+            60,
+            "a tick after the PR that skips",
+            log,
+        )
         output = text()
         for line in (
             "Open PRs: 0/1",
@@ -81,7 +87,7 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
             "Attempt number: 1/2",
             "✓ Worker job submitted:",
             "Open PRs: 1/1",
-            "✅ Worker Complete",
+            "✓ PR created: file://",
         ):
             assert line in output, line
         headers = {"Authorization": "Bearer dev-token"}
@@ -89,7 +95,7 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
         summary = httpx.get(f"{base}/v1/graph/summary", headers=headers, timeout=10).json()
         attempts = httpx.get(
             f"{base}/v1/attempts", params={"target": "demo"}, headers=headers, timeout=10
-        ).json()
+        ).json()["attempts"]
         succeeded = [a for a in attempts if a["status"] == "succeeded"]
         assert len(succeeded) == 1
         assert succeeded[0]["task_id"] == "getting-started-guide"
@@ -97,7 +103,7 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
         timeline = httpx.get(
             f"{base}/v1/attempts/{succeeded[0]['attempt_id']}", headers=headers, timeout=10
         ).json()
-        types = [e["type"] for e in timeline["events"]]
+        types = [e["event"]["type"] for e in timeline["events"]]
         for expected in (
             "attempt.created",
             "attempt.dispatched",
