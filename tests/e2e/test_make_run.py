@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def wait_for(predicate, timeout: float, what: str, log: Path):  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, log: Path) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -71,7 +72,10 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        text = lambda: log.read_text(errors="replace")  # noqa: E731
+
+        def text() -> str:
+            return log.read_text(errors="replace")
+
         wait_for(lambda: "✅ Worker Complete" in text(), 150, "the first PR", log)
         done_at = text().index("✅ Worker Complete")
         wait_for(
