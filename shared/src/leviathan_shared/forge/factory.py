@@ -10,7 +10,6 @@ from pathlib import Path
 
 from leviathan_shared.config import AutonomyConfig, ConfigError, Settings
 from leviathan_shared.forge.base import Forge
-from leviathan_shared.forge.github import GitHubForge
 from leviathan_shared.forge.local import LocalForge, local_repo_path
 
 
@@ -31,6 +30,9 @@ def make_forge(config: AutonomyConfig, settings: Settings) -> Forge:
                 f"{config.target_repo_url!r} is not an https://<host>/<owner>/<name> URL, "
                 "which forge: github needs"
             )
+        # Imported here: PyGithub costs seconds of start-up that local targets never need.
+        from leviathan_shared.forge.github import GitHubForge
+
         return GitHubForge(repo, settings.github_token, api_url=config.github_api_url)
     try:
         repo_path = local_repo_path(config.target_repo_url)

@@ -1,0 +1,89 @@
+"""Worker wall time for backlog-propose on a big local repository; shallow vs full clone.
+
+The target has 5,000 commits and 10,000 files (built with ``git fast-import``).
+The attempt runs in-process against the real control plane under uvicorn and
+the local forge, so the number is the worker's own work: clone, change,
+verify, commit, push, PR, events. The clone comparison shows why the worker
+clones with depth 1: its cost follows the tree, not the history.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.control_plane import running_control_plane
+from tests.support.gitrepo import make_big_repo
+from tests.support.worker_harness import BACKLOG, TASK, WorkerHarness, attempt_id_for
+
+from leviathan_worker.clone import clone_target, populate
+
+COMMITS = 5_000
+FILES = 10_000
+
+
+def _row(name: str, value: float, unit: str, target: float | None) -> dict[str, Any]:
+    return {"name": name, "value": round(value, 4), "unit": unit, "target": target,
+            "lower_is_better": True}  # fmt: skip
+
+
+def _timed(action: Any) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _full_clone(bare: Path, destination: Path) -> None:
+    """The same clone as the worker's, but with the whole history."""
+    subprocess.run(
+        ["git", "clone", "-q", "--single-branch", "--branch", "main", "--no-checkout",
+         "--no-tags", f"file://{bare}", str(destination)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def _clone_rows(bare: Path, scratch: Path) -> list[dict[str, Any]]:
+    shallow = _timed(lambda: clone_target(str(bare), "main", scratch / "s", None))
+    full = _timed(lambda: _full_clone(bare, scratch / "f"))
+    sparse_checkout = clone_target(str(bare), "main", scratch / "p", None)
+    sparse = _timed(lambda: populate(sparse_checkout, [".leviathan/", "docs/README.md"]))
+    whole_checkout = clone_target(str(bare), "main", scratch / "w", None)
+    whole = _timed(lambda: populate(whole_checkout, None))
+    return [
+        _row("worker_clone_shallow", shallow, "s", None),
+        _row("worker_clone_full_history", full, "s", None),
+        _row("worker_clone_shallow_vs_full_ratio", shallow / full, "ratio", None),
+        _row("worker_checkout_sparse", sparse, "s", None),
+        _row("worker_checkout_all_files", whole, "s", None),
+    ]
+
+
+def run() -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="leviathan-bench-worker-") as tmp:
+        root = Path(tmp)
+        build = _timed(
+            lambda: make_big_repo(
+                root / "big.git", commits=COMMITS, files=FILES, backlog_yaml=BACKLOG
+            )
+        )
+        with running_control_plane(root / "cp") as cp:
+            harness = WorkerHarness(root, cp, existing_repo=root / "big.git")
+            started = time.perf_counter()
+            code, output = harness.run(attempt_id_for(TASK))
+            wall = time.perf_counter() - started
+            if code != 0:
+                raise RuntimeError(f"the benchmark attempt failed:\n{output}")
+        clones = _clone_rows(root / "big.git", root / "clones")
+    return [
+        _row("worker_backlog_propose_wall", wall, "s", 3.0),
+        *clones,
+        _row("worker_bench_repo_build", build, "s", None),
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)

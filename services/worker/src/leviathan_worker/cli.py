@@ -1,0 +1,219 @@
+"""``leviathan-worker run``: the entry point a Kubernetes Job or the local executor starts.
+
+Everything comes from arguments or ``LEVIATHAN_*`` variables (the Job spec
+sets the variables, see ``leviathan_shared.executors.contract``). The worker
+refuses to start, with a clear message and exit code 2, when a setting is
+missing or wrong; whenever the control plane can still be told, it also
+records ``attempt.failed`` with the reason code. Exit code 1 is a failed
+attempt, 0 an open pull request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Final
+
+import typer
+from pydantic import ValidationError
+
+from leviathan_shared.config import AutonomyConfig, ConfigError, Settings, load_configs
+from leviathan_shared.control_plane_client import (
+    ControlPlaneClient,
+    ControlPlaneRejected,
+    ControlPlaneUnavailable,
+)
+from leviathan_shared.events import Event, EventType, FailureReason
+from leviathan_shared.executors.contract import (
+    ENV_ATTEMPT,
+    ENV_CREATED_EVENT,
+    ENV_FENCE,
+    ENV_TARGET,
+    ENV_TASK,
+    ENV_WORKSPACE_DIR,
+)
+from leviathan_shared.forge.factory import make_forge
+from leviathan_shared.git_auth import is_http_url, secret_value
+from leviathan_worker.engines import EngineError, make_engine
+from leviathan_worker.failure import AttemptFailure
+from leviathan_worker.report import Console, Reporter
+from leviathan_worker.runner import AttemptArgs, WorkerContext, run_attempt
+
+ENV_FLUSH_SECONDS: Final = "LEVIATHAN_WORKER_FLUSH_SECONDS"
+EXIT_REFUSED: Final = 2
+
+app = typer.Typer(add_completion=False, help="Leviathan worker: run one attempt.")
+
+
+class StartRefused(Exception):
+    """The worker cannot start; carries the reason code for attempt.failed."""
+
+    def __init__(self, reason: FailureReason, message: str) -> None:
+        super().__init__(message)
+        self.failure = AttemptFailure(reason, message)
+
+
+@app.callback()
+def _group() -> None:
+    """Leviathan worker."""
+
+
+def parse_created_event(raw: str | None, args: AttemptArgs) -> Event | None:
+    """The scheduler's attempt.created envelope, checked against this attempt."""
+    if not raw:
+        return None
+    try:
+        event = Event.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        raise StartRefused(
+            FailureReason.CONFIG_INVALID, f"{ENV_CREATED_EVENT} is not a valid event: {exc}"
+        ) from None
+    expected = (EventType.ATTEMPT_CREATED, args.target_id, args.task_id, args.attempt_id)
+    found = (event.type, event.target_id, event.task_id, event.attempt_id)
+    if found != expected or event.fence != args.fence:
+        raise StartRefused(
+            FailureReason.CONFIG_INVALID,
+            f"{ENV_CREATED_EVENT} describes {event.type.value} of attempt {event.attempt_id} "
+            f"(fence {event.fence}), not attempt.created of {args.attempt_id} "
+            f"(fence {args.fence})",
+        )
+    return event
+
+
+def load_target(settings: Settings, target_id: str) -> AutonomyConfig:
+    try:
+        configs = load_configs(settings.config)
+    except ConfigError as exc:
+        raise StartRefused(FailureReason.CONFIG_INVALID, str(exc)) from None
+    if target_id not in configs:
+        known = ", ".join(sorted(configs)) or "none"
+        raise StartRefused(
+            FailureReason.CONFIG_INVALID,
+            f"{settings.config}: no target {target_id!r} (configured: {known})",
+        )
+    return configs[target_id]
+
+
+def spool_file(settings: Settings, workspace_dir: Path, attempt_id: str) -> Path:
+    """The worker's event spool: LEVIATHAN_SPOOL_DIR, else beside the checkout."""
+    if settings.spool_dir:
+        return Path(settings.spool_dir) / f"worker-{attempt_id}.jsonl"
+    return workspace_dir / attempt_id / "spool" / "events.jsonl"
+
+
+def needs_github_token(config: AutonomyConfig) -> bool:
+    return config.forge == "github" or is_http_url(config.target_repo_url)
+
+
+def _flush_seconds() -> float:
+    raw = os.environ.get(ENV_FLUSH_SECONDS, "30")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise StartRefused(
+            FailureReason.CONFIG_INVALID, f"{ENV_FLUSH_SECONDS}={raw!r} is not a number"
+        ) from None
+
+
+def _report_refusal(
+    settings: Settings, args: AttemptArgs, created: Event | None, failure: AttemptFailure
+) -> None:
+    """Best effort: tell the control plane why this attempt never started."""
+    url, token = settings.control_plane_url, settings.control_plane_token
+    if not url or not secret_value(token):
+        return
+    console = Console(sys.stderr)
+    with ControlPlaneClient(url, token, retries=1) as client:
+        reporter = Reporter(
+            client,
+            console,
+            target_id=args.target_id,
+            task_id=args.task_id,
+            attempt_id=args.attempt_id,
+            fence=args.fence,
+        )
+        try:
+            if created is not None:
+                client.post_event(created)
+            reporter.failed(failure)
+        except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
+            console.say(f"! could not record the refusal: {exc}")
+
+
+def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerContext:
+    config = load_target(settings, args.target_id)
+    try:
+        forge = make_forge(config, settings)
+        engine = make_engine(config)
+    except (ConfigError, EngineError, ValueError) as exc:
+        raise StartRefused(FailureReason.CONFIG_INVALID, str(exc)) from None
+    workspace = Path(os.environ.get(ENV_WORKSPACE_DIR) or config.workspace_dir)
+    flush_seconds = _flush_seconds()
+    url = settings.control_plane_for(config)
+    cp_token = settings.control_plane_token
+    client = ControlPlaneClient(
+        url, cp_token, spool_path=spool_file(settings, workspace, args.attempt_id)
+    )
+    github_token = settings.github_token if secret_value(settings.github_token) else None
+    secrets = tuple(s for s in (secret_value(github_token), secret_value(cp_token)) if s)
+    return WorkerContext(
+        config=config,
+        client=client,
+        forge=forge,
+        engine=engine,
+        console=console,
+        workspace_dir=workspace,
+        control_plane_url=url,
+        github_token=github_token,
+        token_required=needs_github_token(config),
+        secrets=secrets,
+        flush_seconds=flush_seconds,
+    )
+
+
+def start(args: AttemptArgs, raw_created: str | None) -> int:
+    """Build everything from the environment and run the attempt; returns the exit code."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"✗ Attempt failed: config_invalid: bad LEVIATHAN_* setting: {exc}", flush=True)
+        return EXIT_REFUSED
+    created: Event | None = None
+    try:
+        created = parse_created_event(raw_created, args)
+        if not secret_value(settings.control_plane_token):
+            raise StartRefused(
+                FailureReason.MISSING_TOKEN,
+                "LEVIATHAN_CONTROL_PLANE_TOKEN is not set; the worker cannot report its "
+                "attempt without it",
+            )
+        tokens = (secret_value(settings.github_token), secret_value(settings.control_plane_token))
+        console = Console(secrets=[t for t in tokens if t])
+        ctx = _context(settings, args, console)
+    except StartRefused as refused:
+        print(f"leviathan-worker: cannot start: {refused}", file=sys.stderr, flush=True)
+        _report_refusal(settings, args, created, refused.failure)
+        print(refused.failure.line(), flush=True)
+        return EXIT_REFUSED
+    with ctx.client:
+        return run_attempt(
+            AttemptArgs(args.target_id, args.task_id, args.attempt_id, args.fence, created), ctx
+        )
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Option(envvar=ENV_TARGET, help="Target id.")],
+    task: Annotated[str, typer.Option(envvar=ENV_TASK, help="Task id.")],
+    attempt: Annotated[str, typer.Option(envvar=ENV_ATTEMPT, help="Attempt id.")],
+    fence: Annotated[int, typer.Option(envvar=ENV_FENCE, min=0, help="Fence token.")],
+) -> None:
+    """Run one attempt: clone, change, verify, push the agent/ branch, open the PR."""
+    args = AttemptArgs(target, task, attempt, fence)
+    raise typer.Exit(start(args, os.environ.get(ENV_CREATED_EVENT)))
+
+
+def main() -> None:
+    app()

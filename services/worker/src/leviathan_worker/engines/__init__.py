@@ -1,0 +1,22 @@
+"""Change engines: what an attempt changes in the checkout, chosen by ``change_engine``."""
+
+from __future__ import annotations
+
+from leviathan_shared.config import AutonomyConfig
+from leviathan_worker.engines.backlog_propose import BacklogProposeEngine
+from leviathan_worker.engines.base import ChangeContext, ChangeEngine, EngineError
+from leviathan_worker.engines.command import CommandEngine
+from leviathan_worker.engines.docs_template import DocsTemplateEngine
+
+__all__ = ["ChangeContext", "ChangeEngine", "EngineError", "make_engine"]
+
+
+def make_engine(config: AutonomyConfig) -> ChangeEngine:
+    """The engine the target's configuration names."""
+    if config.change_engine == "docs-template":
+        return DocsTemplateEngine()
+    if config.change_engine == "command":
+        if not config.change_command:
+            raise EngineError("change_engine is 'command' but change_command is not set")
+        return CommandEngine(config.change_command, config.change_command_timeout_seconds)
+    return BacklogProposeEngine()

@@ -1,0 +1,205 @@
+"""Check the change before anything leaves the machine: every path must be in scope.
+
+The path list comes from git itself (staged against the commit that was
+cloned, renames split into the old and the new path, symlinks and mode
+changes included), so an engine cannot hide a write by committing, renaming
+or linking. A path passes when it matches the task's allowed_paths, or is
+Leviathan's bookkeeping (the task's own backlog entry, its proposal file),
+and lies inside the target's prefixes. Symlinks leading out of the
+repository, submodules, edits to other tasks' backlog entries and files
+written beside the checkout are violations too.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leviathan_shared.backlog import BacklogError, load_yaml
+from leviathan_shared.constants import BACKLOG_PATH
+from leviathan_shared.scope import ScopeError, Violation, diff_violations, normalize_path
+from leviathan_worker import gitops
+from leviathan_worker.bookkeeping import bookkeeping_paths
+from leviathan_worker.clone import Checkout
+
+SYMLINK_MODE = "120000"
+SUBMODULE_MODE = "160000"
+
+
+@dataclass(frozen=True, slots=True)
+class PathChange:
+    """One line of ``git diff --raw``: A(dded), M(odified), D(eleted) or T(ype change)."""
+
+    status: str
+    path: str
+    old_mode: str
+    new_mode: str
+    new_blob: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    paths: tuple[str, ...]
+    violations: tuple[Violation, ...] = ()
+    changes: tuple[PathChange, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.paths) and not self.violations
+
+    def summary(self) -> str:
+        if self.violations:
+            return f"{len(self.violations)} violation(s): " + "; ".join(
+                f"{v.path} ({v.reason})" for v in self.violations
+            )
+        return f"passed: {len(self.paths)} path(s), all inside the task's scope"
+
+
+def printable(path: str) -> str:
+    """``path`` as text that is safe to print and to send as JSON."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def parse_raw_diff(output: str) -> list[PathChange]:
+    """Parse ``git diff --raw -z --no-renames`` output."""
+    fields = output.split("\0")
+    changes: list[PathChange] = []
+    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+        if not meta.startswith(":"):
+            continue
+        old_mode, new_mode, _old_blob, new_blob, status = meta[1:].split()
+        changes.append(PathChange(status[0], path, old_mode, new_mode, new_blob))
+    return changes
+
+
+def symlink_violation(path: str, target: str) -> Violation | None:
+    """A link whose target is absolute or climbs out of the repository (or into .git)."""
+    if not target or target.startswith("/") or "\\" in target:
+        return Violation(printable(path), f"symlink points outside the repository ({target})")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    if resolved == ".." or resolved.startswith("../"):
+        return Violation(printable(path), f"symlink points outside the repository ({target})")
+    if resolved == ".git" or resolved.startswith(".git/"):
+        return Violation(printable(path), f"symlink points into .git ({target})")
+    return None
+
+
+def _tasks_without(document: Any, task_id: str) -> tuple[Any, Any] | None:
+    if not isinstance(document, dict) or not isinstance(document.get("tasks"), list):
+        return None
+    others = [t for t in document["tasks"] if not (isinstance(t, dict) and t.get("id") == task_id)]
+    rest = {k: v for k, v in document.items() if k != "tasks"}
+    return others, rest
+
+
+def backlog_violation(before: str, after: str | None, task_id: str) -> Violation | None:
+    """The backlog may change only in the entry of ``task_id``."""
+    if after is None:
+        return Violation(BACKLOG_PATH, "the backlog was deleted")
+    try:
+        old = _tasks_without(load_yaml(before, BACKLOG_PATH), task_id)
+        new = _tasks_without(load_yaml(after, BACKLOG_PATH), task_id)
+    except BacklogError as exc:
+        return Violation(BACKLOG_PATH, f"the edited backlog does not parse: {exc}")
+    if new is None or old != new:
+        return Violation(BACKLOG_PATH, f"changes more than the entry of task {task_id}")
+    return None
+
+
+def check_changes(
+    changes: Sequence[PathChange],
+    *,
+    task_id: str,
+    allowed_paths: Sequence[str],
+    prefixes: Sequence[str],
+    link_targets: Mapping[str, str],
+    backlog: tuple[str, str | None] | None = None,
+    outside: Iterable[str] = (),
+) -> VerifyResult:
+    """The scope verdict for a diff (pure: every fact is passed in)."""
+    paths = sorted({c.path for c in changes})
+    violations: list[Violation] = [
+        Violation(f"../{name}", "written outside the checkout") for name in sorted(outside)
+    ]
+    for path in paths:
+        if printable(path) != path:
+            violations.append(Violation(printable(path), "the path is not valid UTF-8"))
+    own = bookkeeping_paths(task_id, prefixes)
+    violations += diff_violations(
+        [p for p in paths if printable(p) == p], allowed_paths, prefixes, own
+    )
+    for change in changes:
+        if change.new_mode == SUBMODULE_MODE:
+            violations.append(Violation(printable(change.path), "submodules are not allowed"))
+        elif change.new_mode == SYMLINK_MODE:
+            found = symlink_violation(change.path, link_targets.get(change.path, ""))
+            violations += [found] if found else []
+    if backlog is not None and not _explicitly_allowed(BACKLOG_PATH, allowed_paths):
+        found = backlog_violation(backlog[0], backlog[1], task_id)
+        violations += [found] if found else []
+    return VerifyResult(tuple(printable(p) for p in paths), tuple(violations), tuple(changes))
+
+
+def _explicitly_allowed(path: str, allowed_paths: Sequence[str]) -> bool:
+    try:
+        return any(normalize_path(p) == path for p in allowed_paths)
+    except ScopeError:
+        return False
+
+
+def scratch_listing(root: Path, skip: Sequence[Path]) -> dict[str, tuple[int, int]]:
+    """Size and mtime of every entry under ``root`` except ``skip``: to catch writes
+    beside the checkout (``../``), including to the worker's own event spool."""
+    found: dict[str, tuple[int, int]] = {}
+    skipped = {str(s) for s in skip}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in skipped]
+        for name in [*dirs, *files]:
+            entry = Path(folder, name)
+            info = entry.lstat()
+            found[entry.relative_to(root).as_posix()] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def verify_checkout(
+    checkout: Checkout,
+    *,
+    task_id: str,
+    allowed_paths: Sequence[str],
+    prefixes: Sequence[str],
+    outside: Iterable[str] = (),
+) -> VerifyResult:
+    """Stage everything in the work tree and check it against the cloned commit."""
+    repo, base = checkout.repo, checkout.base_sha
+    gitops.run(repo, "add", "--all", action="staging the change")
+    raw = gitops.run(
+        repo, "diff", "--cached", "--raw", "-z", "--no-renames", "--no-ext-diff", base,
+        action="listing the changed paths",
+    )  # fmt: skip
+    changes = parse_raw_diff(raw)
+    links = {
+        c.path: gitops.run(repo, "cat-file", "blob", c.new_blob, action=f"reading link {c.path}")
+        for c in changes
+        if c.new_mode == SYMLINK_MODE
+    }
+    backlog = None
+    touched = {c.path: c for c in changes}
+    if BACKLOG_PATH in touched:
+        before = gitops.run(repo, "show", f"{base}:{BACKLOG_PATH}", action="reading the backlog")
+        after = None
+        if touched[BACKLOG_PATH].status != "D":
+            after = gitops.run(repo, "show", f":{BACKLOG_PATH}", action="reading the backlog")
+        backlog = (before, after)
+    return check_changes(
+        changes,
+        task_id=task_id,
+        allowed_paths=allowed_paths,
+        prefixes=prefixes,
+        link_targets=links,
+        backlog=backlog,
+        outside=outside,
+    )

@@ -1,0 +1,182 @@
+"""Change engines on a plain directory: what each writes, and what it refuses."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from leviathan_shared.backlog import parse_task
+from leviathan_shared.config import parse_config
+from leviathan_worker.bookkeeping import bookkeeping_paths, proposal_markdown
+from leviathan_worker.engines import ChangeContext, EngineError, make_engine
+from leviathan_worker.engines.command import CommandEngine, command_environment
+from leviathan_worker.engines.docs_template import DocsTemplateEngine, markdown_target
+
+BACKLOG = "tasks:\n  - id: t1\n    title: Write the guide\n    ready: true\n"
+
+
+def task(**fields: object):  # type: ignore[no-untyped-def]
+    raw = {
+        "id": "t1",
+        "title": "Write the guide",
+        "ready": True,
+        "allowed_paths": ["docs/guide.md"],
+    }
+    raw.update(fields)
+    return parse_task(0, raw)
+
+
+def context(tmp_path: Path, lines: list[str], **task_fields: object) -> ChangeContext:
+    checkout = tmp_path / "target"
+    (checkout / ".leviathan").mkdir(parents=True, exist_ok=True)
+    (checkout / ".git").mkdir(exist_ok=True)
+    (checkout / ".leviathan" / "backlog.yaml").write_text(BACKLOG)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    return ChangeContext(
+        checkout=checkout, scratch=scratch, task=task(**task_fields), task_id="t1",
+        attempt_id="attempt-t1-12345678", branch="agent/x-attempt-t1-12345678",
+        prefixes=[".leviathan/", "docs/"], say=lines.append, secrets=("s3cret",),
+    )  # fmt: skip
+
+
+def config(**overrides: object):  # type: ignore[no-untyped-def]
+    return parse_config({"target_id": "demo", "target_repo_url": "/srv/t.git", **overrides}, "t")
+
+
+def test_make_engine_follows_change_engine() -> None:
+    assert make_engine(config()).name == "backlog-propose"
+    assert make_engine(config(change_engine="docs-template")).name == "docs-template"
+    engine = make_engine(config(change_engine="command", change_command=["true"]))
+    assert engine.name == "command"
+    with pytest.raises(EngineError, match="change_command is not set"):
+        make_engine(config(change_engine="command"))
+
+
+def test_backlog_propose_writes_proposal_and_marks_the_task(tmp_path: Path) -> None:
+    lines: list[str] = []
+    ctx = context(tmp_path, lines, acceptance_criteria=["It reads well"])
+    make_engine(config()).apply(ctx)
+
+    proposal = (ctx.checkout / ".leviathan/proposals/t1.md").read_text()
+    assert proposal == proposal_markdown(ctx.task, ctx.attempt_id, ctx.branch)
+    assert "- It reads well" in proposal and "`attempt-t1-12345678`" in proposal
+    backlog = (ctx.checkout / ".leviathan/backlog.yaml").read_text()
+    assert backlog == BACKLOG.replace("ready: true\n", "ready: false\n") + (
+        "    status: completed\n"
+        "    last_attempt_id: attempt-t1-12345678\n"
+        "    branch: agent/x-attempt-t1-12345678\n"
+    )
+    assert lines == ["✓ Wrote proposal for t1", "✓ Added task t1 to backlog"]
+
+
+def test_bookkeeping_only_inside_the_prefixes() -> None:
+    assert bookkeeping_paths("t1", ["docs/"]) == []
+    assert bookkeeping_paths("t1", [".leviathan/proposals/"]) == [".leviathan/proposals/t1.md"]
+
+
+def test_bookkeeping_refuses_a_symlinked_folder(tmp_path: Path) -> None:
+    ctx = context(tmp_path, [])
+    (ctx.checkout / ".leviathan" / "proposals").symlink_to(tmp_path)
+    with pytest.raises(EngineError, match="resolves outside the checkout"):
+        make_engine(config()).apply(ctx)
+
+
+@pytest.mark.parametrize(
+    ("paths", "expected"),
+    [
+        (["docs/guide.md"], "docs/guide.md"),
+        (["docs/", "docs/./guide.MD"], "docs/guide.MD"),
+        ([], None),
+        (["docs/a.md", "docs/b.md"], None),
+        (["docs/"], None),
+    ],
+)
+def test_docs_template_needs_exactly_one_markdown_path(
+    paths: list[str], expected: str | None
+) -> None:
+    if expected is None:
+        with pytest.raises(EngineError, match=r"exactly one \.md file"):
+            markdown_target(task(allowed_paths=paths))
+    else:
+        assert markdown_target(task(allowed_paths=paths)) == expected
+
+
+def test_docs_template_document_is_deterministic(tmp_path: Path) -> None:
+    ctx = context(tmp_path, [], scope="docs", acceptance_criteria=["Covers setup", "Has examples"])
+    DocsTemplateEngine().apply(ctx)
+    first = (ctx.checkout / "docs/guide.md").read_text()
+    DocsTemplateEngine().apply(
+        context(
+            tmp_path / "again",
+            [],
+            scope="docs",
+            acceptance_criteria=["Covers setup", "Has examples"],
+        )
+    )
+    assert first == (tmp_path / "again/target/docs/guide.md").read_text()
+    assert first == (
+        "# Write the guide\n\nScope: docs\n\n## Acceptance criteria\n\n"
+        "- [ ] Covers setup\n- [ ] Has examples\n\n<!-- leviathan task: t1 -->\n"
+    )
+
+
+def test_command_environment_drops_every_credential(tmp_path: Path) -> None:
+    ctx = context(tmp_path, [])
+    base = {
+        "PATH": "/bin", "HOME": "/root", "GITHUB_TOKEN": "g", "GH_TOKEN": "g",
+        "LEVIATHAN_CONTROL_PLANE_TOKEN": "c", "LEVIATHAN_REDIS_URL": "redis://",
+        "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.x.extraHeader",
+        "GIT_CONFIG_VALUE_0": "Authorization: Basic eA==", "MY_COPY": "has s3cret inside",
+        "OPENAI_API_KEY": "agent-needs-this",
+    }  # fmt: skip
+    env = command_environment(base, tmp_path / "task.json", ctx, ["s3cret"])
+    assert set(env) == {
+        "PATH", "HOME", "OPENAI_API_KEY", "LEVIATHAN_TASK_FILE", "LEVIATHAN_TASK",
+        "LEVIATHAN_ATTEMPT", "LEVIATHAN_BRANCH", "GIT_TERMINAL_PROMPT",
+    }  # fmt: skip
+
+
+def test_command_gets_the_task_file_and_its_output_is_prefixed(tmp_path: Path) -> None:
+    lines: list[str] = []
+    ctx = context(tmp_path, lines)
+    script = 'cp "$1" docs.json && echo "✓ PR created: fake"'
+    CommandEngine(["sh", "-c", script, "sh", "{task_file}"], 30).apply(ctx)
+    spec = json.loads((ctx.checkout / "docs.json").read_text())
+    assert spec["id"] == "t1" and spec["allowed_paths"] == ["docs/guide.md"]
+    assert "  │ ✓ PR created: fake" in lines
+    assert not any(line.startswith("✓ PR created") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sh", "-c", "exit 3"], "exited with status 3"),
+        (["/nonexistent/agent"], "cannot start the change command"),
+        (["sh", "-c", "echo x >> .git/config"], "modified .git"),
+    ],
+)
+def test_command_failures(tmp_path: Path, argv: list[str], message: str) -> None:
+    with pytest.raises(EngineError, match=message):
+        CommandEngine(argv, 30).apply(context(tmp_path, []))
+
+
+def test_command_background_children_do_not_outlive_it(tmp_path: Path) -> None:
+    ctx = context(tmp_path, [])
+    CommandEngine(["sh", "-c", "sleep 60 & echo $! > pid"], 30).apply(ctx)
+    pid = int((ctx.checkout / "pid").read_text())
+    stat = Path(f"/proc/{pid}/stat")
+
+    def dead() -> bool:  # gone, or a zombie waiting for init to reap it
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously
+    while not dead() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dead()
