@@ -1,0 +1,85 @@
+"""What a select cycle talks to, passed in explicitly (no module-level clients).
+
+The protocols name only the calls the scheduler makes, so tests hand in small
+fakes and production hands in the real adapters built by ``runtime.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from redis import Redis
+
+from leviathan_shared.backlog import Backlog, BacklogError, parse_backlog
+from leviathan_shared.console import emit
+from leviathan_shared.events import Event
+from leviathan_shared.executors.base import Executor
+from leviathan_shared.forge.base import Forge
+from leviathan_shared.state import TargetState
+
+
+class ControlPlane(Protocol):
+    def post_event(self, event: Event) -> Any: ...
+
+    def target_state(self, target_id: str) -> TargetState: ...
+
+    def get_attempt(self, attempt_id: str) -> dict[str, Any]: ...
+
+    def reset_breaker(self, target_id: str, reason: str, actor: str) -> None: ...
+
+
+class BacklogSnapshotLike(Protocol):
+    @property
+    def sha(self) -> str: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+
+class BacklogReader(Protocol):
+    def read(self) -> BacklogSnapshotLike: ...
+
+
+class TaskSender(Protocol):
+    """``Celery.send_task`` as the cycle uses it: by name, to a named queue."""
+
+    def __call__(self, name: str, *, args: list[Any], queue: str) -> Any: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ParsedBacklogs:
+    """Parse a backlog only when its blob sha changed (a 10,000-task file is not free)."""
+
+    def __init__(self) -> None:
+        self._sha: str | None = None
+        self._parsed: Backlog | BacklogError | None = None
+
+    def parse(self, sha: str, data: bytes, source: str) -> Backlog | BacklogError:
+        if self._sha != sha or self._parsed is None:
+            try:
+                self._parsed = parse_backlog(data, source)
+            except BacklogError as exc:
+                self._parsed = exc
+            self._sha = sha
+        return self._parsed
+
+
+@dataclass
+class CycleDeps:
+    """Everything one target's cycle reads or writes."""
+
+    redis: Redis
+    control_plane: ControlPlane
+    forge: Forge
+    backlog: BacklogReader
+    executor: Executor | None
+    send_task: TaskSender | None
+    clock: Callable[[], datetime] = utc_now
+    out: Callable[[Iterable[str]], None] = emit
+    parsed: ParsedBacklogs = field(default_factory=ParsedBacklogs)

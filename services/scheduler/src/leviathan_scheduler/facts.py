@@ -1,0 +1,115 @@
+"""Gather the facts a cycle decides on, failing closed on anything unreadable.
+
+Each system of record is read once. Counts that two systems know are combined
+by taking the larger: running attempts from Redis slot holders and from the
+control plane, open PRs from the forge and from the PR slot holders, so
+neither a Redis restart (slots lost) nor a slow forge (PR not listed yet) can
+make a cycle admit more than the caps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from leviathan_scheduler.deps import CycleDeps
+from leviathan_shared import slots
+from leviathan_shared.backlog import Backlog, BacklogError
+from leviathan_shared.backlog_source import BacklogUnavailable
+from leviathan_shared.config import AutonomyConfig
+from leviathan_shared.constants import BACKLOG_PATH
+from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+from leviathan_shared.forge.base import ForgeUnavailable, PullRequestInfo
+from leviathan_shared.guardrails import FACT_SOURCES, Facts
+from leviathan_shared.state import TargetState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The facts plus the raw readings they came from (for events, status and tests)."""
+
+    facts: Facts
+    backlog: Backlog | BacklogError | None
+    backlog_sha: str | None = None
+    state: TargetState | None = None
+    holders: slots.Holders | None = None
+    pause: slots.PauseState | None = None
+    forge_prs: tuple[PullRequestInfo, ...] | None = None
+
+    @property
+    def backlog_size(self) -> int | None:
+        return len(self.backlog.tasks) if isinstance(self.backlog, Backlog) else None
+
+
+def combine(
+    *,
+    pause: slots.PauseState | None,
+    holders: slots.Holders | None,
+    state: TargetState | None,
+    forge_prs: tuple[PullRequestInfo, ...] | None,
+    unavailable: dict[str, str],
+) -> Facts:
+    """Pure: the readings that could be taken, folded into ``Facts``."""
+    running = max(
+        len(holders.running) if holders else 0,
+        len(state.running_attempts) if state else 0,
+    )
+    open_prs = max(
+        len(forge_prs) if forge_prs is not None else 0, len(holders.pr) if holders else 0
+    )
+    pr_tasks = {pr.task_id for pr in forge_prs or () if pr.task_id}
+    pr_tasks |= {pr.task_id for pr in (state.open_prs if state else ()) if pr.task_id}
+    order = sorted(unavailable, key=FACT_SOURCES.index)
+    return Facts(
+        paused=pause is not None,
+        pause_reason=pause.reason if pause else None,
+        breaker_open=state.breaker_open if state else False,
+        consecutive_failures=state.consecutive_failures if state else 0,
+        open_pr_count=open_prs,
+        open_pr_task_ids=frozenset(pr_tasks),
+        running_count=running,
+        attempts_per_task=dict(state.attempts_per_task) if state else {},
+        unavailable=tuple(order),
+        unavailable_messages=tuple(unavailable[k] for k in order),
+    )
+
+
+def gather(config: AutonomyConfig, deps: CycleDeps) -> Gathered:
+    """Read every fact; each one that cannot be read is named in ``facts.unavailable``."""
+    target = config.target_id
+    unavailable: dict[str, str] = {}
+    pause: slots.PauseState | None = None
+    holders: slots.Holders | None = None
+    state: TargetState | None = None
+    forge_prs: tuple[PullRequestInfo, ...] | None = None
+    backlog: Backlog | BacklogError | None = None
+    sha: str | None = None
+    try:
+        pause = slots.pause_state(deps.redis, target)
+        holders = slots.holders(deps.redis, target)
+    except RedisError as exc:
+        unavailable["redis"] = f"Redis: {exc}"
+    try:
+        state = deps.control_plane.target_state(target)
+    except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
+        unavailable["control_plane"] = f"control plane: {exc}"
+    try:
+        forge_prs = tuple(deps.forge.open_agent_prs())
+    except ForgeUnavailable as exc:
+        unavailable["forge"] = f"forge: {exc}"
+    try:
+        snapshot = deps.backlog.read()
+        sha = snapshot.sha
+        backlog = deps.parsed.parse(snapshot.sha, snapshot.data, f"{target}:{BACKLOG_PATH}")
+    except BacklogUnavailable as exc:
+        unavailable["backlog"] = f"backlog: {exc}"
+    for message in unavailable.values():
+        log.warning("target %s: fact unavailable: %s", target, message)
+    facts = combine(
+        pause=pause, holders=holders, state=state, forge_prs=forge_prs, unavailable=unavailable
+    )
+    return Gathered(facts, backlog, sha, state, holders, pause, forge_prs)

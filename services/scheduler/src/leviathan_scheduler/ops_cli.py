@@ -1,0 +1,216 @@
+"""Operator commands with live facts: pause, resume, reset-breaker, status, tick.
+
+Exit codes: 0 done (for ``tick``: any decided cycle, dispatch or skip);
+1 a system the command must change could not be reached; 2 bad usage or an
+invalid configuration. Errors are one paragraph on stderr, never a traceback.
+
+The clients (Kubernetes, GitHub, git) are imported inside the commands that
+use them: ``leviathan plan --backlog`` and ``check-backlog`` load this module
+too and should start in a fraction of the time.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import typer
+from redis.exceptions import RedisError
+
+from leviathan_scheduler.schedule import schedule_override
+from leviathan_scheduler.status import parse_duration, render, target_status
+from leviathan_shared import slots
+from leviathan_shared.backlog import Backlog, BacklogError
+from leviathan_shared.config import AutonomyConfig, ConfigError, Settings, get_settings
+from leviathan_shared.console import emit
+from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+from leviathan_shared.events import EventType, new_event
+from leviathan_shared.guardrails import Facts
+
+if TYPE_CHECKING:
+    from leviathan_scheduler.deps import CycleDeps
+    from leviathan_scheduler.runtime import Runtime
+
+T = TypeVar("T")
+TargetOpt = Annotated[str, typer.Option("--target", help="Target id")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="Autonomy config file or dir")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (e.g. an arbitrary container uid)
+        return "cli:operator"
+
+
+def _runtime(config_path: str | None, *, send: bool = False) -> Runtime:
+    from leviathan_scheduler.runtime import Runtime
+
+    settings: Settings = get_settings()
+    if config_path is not None:
+        settings = settings.model_copy(update={"config": config_path})
+    sender = None
+    if send:
+        from leviathan_scheduler.celery_app import app  # only `tick` needs a broker producer
+
+        sender = app.send_task
+    return Runtime(settings, sender, with_executor=send)
+
+
+def _config(runtime: Runtime, target: str) -> AutonomyConfig:
+    try:
+        return runtime.config_for(target)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _deps(runtime: Runtime, cfg: AutonomyConfig) -> CycleDeps:
+    try:
+        return runtime.deps_for(cfg)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _guard(what: str, call: Callable[[], T]) -> T:
+    """Run ``call``; an unreachable system ends the command with exit 1."""
+    try:
+        return call()
+    except RedisError as exc:
+        _fail(f"{what}: Redis unavailable: {exc}", 1)
+    except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
+        _fail(f"{what}: control plane: {exc}", 1)
+
+
+def live_facts(config: AutonomyConfig) -> tuple[Backlog | BacklogError | None, Facts]:
+    """The facts the next tick would see, read without changing anything."""
+    from leviathan_scheduler.facts import gather
+
+    runtime = _runtime(None)
+    gathered = gather(config, _deps(runtime, config))
+    return gathered.backlog, gathered.facts
+
+
+def pause(
+    target: TargetOpt,
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown in every skipped cycle)")],
+    duration: Annotated[
+        str | None, typer.Option("--for", help="Resume by itself after e.g. 30m, 2h, 1d")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Pause a target: cycles skip with reason `paused` until resumed or expired."""
+    try:
+        seconds = parse_duration(duration) if duration is not None else None
+    except ValueError as exc:
+        _fail(str(exc))
+    if not reason.strip():
+        _fail("--reason must not be empty")
+    runtime = _runtime(config)
+    cfg = _config(runtime, target)
+    actor = _actor()
+    state = _guard(
+        "pause",
+        lambda: slots.pause(
+            runtime.redis, cfg.target_id, reason=reason, by=actor, for_seconds=seconds
+        ),
+    )
+    until = state.until.isoformat() if state.until else None
+    _record(runtime, cfg, EventType.TARGET_PAUSED, {"reason": reason, "by": actor, "until": until})
+    emit([f"⏸ Paused {cfg.target_id}: {reason}" + (f" (until {until})" if until else "")])
+
+
+def resume(target: TargetOpt, config: ConfigOpt = None) -> None:
+    """Resume a paused target."""
+    runtime = _runtime(config)
+    cfg = _config(runtime, target)
+    was_paused = _guard("resume", lambda: slots.resume(runtime.redis, cfg.target_id))
+    _record(runtime, cfg, EventType.TARGET_RESUMED, {"by": _actor(), "was_paused": was_paused})
+    emit([f"▶ Resumed {cfg.target_id}" + ("" if was_paused else " (it was not paused)")])
+
+
+def _record(
+    runtime: Runtime, cfg: AutonomyConfig, kind: EventType, payload: dict[str, Any]
+) -> None:
+    deps = _deps(runtime, cfg)
+    event = new_event(kind, target_id=cfg.target_id, actor=_actor(), payload=payload)
+    try:
+        outcome = deps.control_plane.post_event(event)
+    except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
+        typer.echo(f"warning: {kind.value} not recorded: {exc}", err=True)
+        return
+    if getattr(outcome, "status", "") == "spooled":
+        typer.echo(f"warning: control plane away; {kind.value} spooled for later", err=True)
+
+
+def reset_breaker(
+    target: TargetOpt,
+    reason: Annotated[str, typer.Option("--reason", help="Why it is safe to resume")],
+    config: ConfigOpt = None,
+) -> None:
+    """Close the breaker (a breaker.reset event zeroes the failure count)."""
+    if not reason.strip():
+        _fail("--reason must not be empty")
+    runtime = _runtime(config)
+    cfg = _config(runtime, target)
+    client = _deps(runtime, cfg).control_plane
+    _guard("reset-breaker", lambda: client.reset_breaker(cfg.target_id, reason, _actor()))
+    emit([f"✓ Breaker reset for {cfg.target_id}: {reason}"])
+
+
+def status(
+    target: Annotated[str | None, typer.Option("--target", help="Only this target")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per target: paused, breaker, slots, running attempts, open PRs, next tick."""
+    runtime = _runtime(config)
+    try:
+        configs = runtime.configs()
+        override = schedule_override()
+    except ConfigError as exc:
+        _fail(str(exc))
+    if target is not None:
+        configs = {target: _config(runtime, target)}
+    rows = [target_status(cfg, _deps(runtime, cfg), override) for cfg in configs.values()]
+    if as_json:
+        print(json.dumps({"targets": rows}))
+        return
+    for row in rows:
+        emit(render(row))
+
+
+def tick(target: TargetOpt, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Run one select cycle now, in this process (the CronJob mode)."""
+    from leviathan_scheduler.cycle import run_cycle
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    runtime = _runtime(config, send=True)
+    cfg = _config(runtime, target)
+    deps = _deps(runtime, cfg)
+    if as_json:
+        deps.out = lambda lines: None
+    try:
+        outcome = run_cycle(cfg, deps)
+    except Exception as exc:  # a bug must still end with one line, not a traceback
+        logging.getLogger(__name__).debug("cycle failed", exc_info=True)
+        _fail(f"tick {target}: internal error: {type(exc).__name__}: {exc}", 1)
+    if as_json:
+        print(json.dumps(outcome.as_json()))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the live operator commands to ``app``."""
+    app.command("pause")(pause)
+    app.command("resume")(resume)
+    app.command("reset-breaker")(reset_breaker)
+    app.command("status")(status)
+    app.command("tick")(tick)

@@ -1,0 +1,64 @@
+"""The beat schedule, built from the target files (pure).
+
+One select-cycle entry per target on its ``schedule_cron`` and one reconcile
+entry per target on its ``reconcile_interval_seconds``.
+``LEVIATHAN_SCHEDULE_SECONDS`` replaces every cron with a fixed interval, for
+demos and tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Final
+
+from celery.schedules import crontab
+
+from leviathan_shared.config import AutonomyConfig, ConfigError
+from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
+
+SCHEDULE_OVERRIDE_ENV: Final = "LEVIATHAN_SCHEDULE_SECONDS"
+# A tick that waited this long in the queue is stale; the next one will come.
+CRON_TICK_EXPIRES_SECONDS: Final = 120.0
+
+
+def schedule_override(environ: Mapping[str, str] = os.environ) -> float | None:
+    """The interval from ``LEVIATHAN_SCHEDULE_SECONDS``, or None when unset."""
+    raw = environ.get(SCHEDULE_OVERRIDE_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ConfigError(f"{SCHEDULE_OVERRIDE_ENV}={raw!r}: expected a positive number of seconds")
+    return seconds
+
+
+def beat_schedule(
+    configs: Mapping[str, AutonomyConfig], override_seconds: float | None
+) -> dict[str, dict[str, Any]]:
+    """Pure: the beat entries for ``configs``, named after their targets."""
+    entries: dict[str, dict[str, Any]] = {}
+    for target_id, config in sorted(configs.items()):
+        if override_seconds is not None:
+            tick: Any = override_seconds
+            expires = override_seconds
+        else:
+            tick = crontab.from_string(config.schedule_cron)
+            expires = CRON_TICK_EXPIRES_SECONDS
+        entries[f"select-cycle:{target_id}"] = {
+            "task": TASK_SELECT_CYCLE,
+            "schedule": tick,
+            "args": (target_id,),
+            "options": {"queue": QUEUE_SCHEDULER, "expires": expires},
+        }
+        interval = float(config.reconcile_interval_seconds)
+        entries[f"reconcile:{target_id}"] = {
+            "task": TASK_RECONCILE,
+            "schedule": interval,
+            "args": (target_id,),
+            "options": {"queue": QUEUE_SCHEDULER, "expires": interval},
+        }
+    return entries

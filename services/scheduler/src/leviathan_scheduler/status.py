@@ -1,0 +1,151 @@
+"""``leviathan status``: one target's live state, read-only, as JSON or text.
+
+Every reading is optional: a system that cannot be reached shows as
+``unavailable`` with the reason, and the others are still shown.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from croniter import croniter
+from redis.exceptions import RedisError
+
+from leviathan_scheduler.deps import CycleDeps
+from leviathan_shared import slots
+from leviathan_shared.config import AutonomyConfig
+from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+from leviathan_shared.forge.base import ForgeUnavailable
+
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """``90s``, ``15m``, ``2h``, ``1d``, ``1h30m`` or plain seconds -> seconds (> 0)."""
+    value = text.strip().lower()
+    if value.isdigit():
+        seconds = int(value)
+    elif value and _DURATION.sub("", value) == "":
+        seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(value))
+    else:
+        raise ValueError(f"--for {text!r}: expected a duration such as 90s, 15m, 2h, 1d or 1h30m")
+    if seconds <= 0:
+        raise ValueError(f"--for {text!r}: the duration must be positive")
+    return seconds
+
+
+def next_tick(config: AutonomyConfig, now: datetime, override_seconds: float | None) -> str:
+    """When beat fires this target's next cycle (an interval when overridden)."""
+    if override_seconds is not None:
+        return f"every {override_seconds:g}s (LEVIATHAN_SCHEDULE_SECONDS)"
+    upcoming = croniter(config.schedule_cron, now).get_next(datetime)
+    return f"{upcoming.isoformat()} ({config.schedule_cron})"
+
+
+def _unavailable(exc: Exception) -> dict[str, Any]:
+    return {"unavailable": str(exc)}
+
+
+def target_status(
+    config: AutonomyConfig, deps: CycleDeps, override_seconds: float | None
+) -> dict[str, Any]:
+    """Read pause flag, breaker, slots, attempts and PRs of one target."""
+    target = config.target_id
+    now = deps.clock()
+    status: dict[str, Any] = {"target_id": target, "next_tick": next_tick(config, now, None)}
+    if override_seconds is not None:
+        status["next_tick"] = next_tick(config, now, override_seconds)
+    try:
+        pause = slots.pause_state(deps.redis, target)
+        held = slots.holders(deps.redis, target)
+        status["paused"] = (
+            {
+                "reason": pause.reason,
+                "by": pause.by,
+                "until": pause.until.isoformat() if pause.until else None,
+            }
+            if pause
+            else False
+        )
+        status["slots"] = {
+            "running": sorted(held.running),
+            "max_running": config.max_running_attempts,
+            "pr": sorted(held.pr),
+            "max_prs": config.max_open_prs,
+            "fence": slots.current_fence(deps.redis, target),
+        }
+    except RedisError as exc:
+        status["paused"] = status["slots"] = _unavailable(exc)
+    try:
+        state = deps.control_plane.target_state(target)
+        status["breaker"] = {
+            "open": state.breaker_open
+            or state.consecutive_failures >= config.circuit_breaker_failures,
+            "consecutive_failures": state.consecutive_failures,
+            "threshold": config.circuit_breaker_failures,
+        }
+        status["running_attempts"] = [
+            {"attempt_id": a.attempt_id, "task_id": a.task_id, "status": a.status}
+            for a in state.running_attempts
+        ]
+    except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
+        status["breaker"] = status["running_attempts"] = _unavailable(exc)
+    try:
+        status["open_prs"] = [
+            {"number": pr.number, "branch": pr.branch, "task_id": pr.task_id, "url": pr.url}
+            for pr in deps.forge.open_agent_prs()
+        ]
+    except ForgeUnavailable as exc:
+        status["open_prs"] = _unavailable(exc)
+    return status
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict) and "unavailable" in value:
+        return f"unavailable ({value['unavailable']})"
+    return str(value)
+
+
+def render(status: dict[str, Any]) -> list[str]:
+    """The human form of ``target_status``."""
+    lines = [f"Target: {status['target_id']}"]
+    paused = status["paused"]
+    if isinstance(paused, dict) and "reason" in paused:
+        until = f" until {paused['until']}" if paused["until"] else ""
+        lines.append(f"  Paused: yes ({paused['reason']}; by {paused['by']}{until})")
+    else:
+        lines.append(f"  Paused: {'no' if paused is False else _fmt(paused)}")
+    breaker = status["breaker"]
+    if "open" in breaker:
+        state = "open" if breaker["open"] else "closed"
+        lines.append(
+            f"  Breaker: {state} ({breaker['consecutive_failures']}/{breaker['threshold']} "
+            "consecutive failures)"
+        )
+    else:
+        lines.append(f"  Breaker: {_fmt(breaker)}")
+    held = status["slots"]
+    if "running" in held:
+        lines.append(
+            f"  Slots: running {len(held['running'])}/{held['max_running']}, "
+            f"PRs {len(held['pr'])}/{held['max_prs']}, fence {held['fence']}"
+        )
+    else:
+        lines.append(f"  Slots: {_fmt(held)}")
+    running = status["running_attempts"]
+    if isinstance(running, list):
+        lines.append(f"  Running attempts: {len(running)}")
+        lines += [f"    - {a['attempt_id']} ({a['task_id']}, {a['status']})" for a in running]
+    else:
+        lines.append(f"  Running attempts: {_fmt(running)}")
+    prs = status["open_prs"]
+    if isinstance(prs, list):
+        lines.append(f"  Open PRs: {len(prs)}")
+        lines += [f"    - #{p['number']} {p['branch']} {p['url']}" for p in prs]
+    else:
+        lines.append(f"  Open PRs: {_fmt(prs)}")
+    lines.append(f"  Next tick: {status['next_tick']}")
+    return lines

@@ -1,0 +1,65 @@
+"""The scheduler's Celery tasks: a few lines each around ``cycle`` and ``reconciler``.
+
+A bad target file is logged and reported in the task result; it never
+raises, so a broken file cannot make Celery retry a tick in a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from functools import lru_cache
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from leviathan_scheduler.celery_app import app
+from leviathan_scheduler.cycle import CYCLE_LOCK_SECONDS, run_cycle
+from leviathan_scheduler.reconciler import reconcile as reconcile_target
+from leviathan_scheduler.runtime import Runtime
+from leviathan_shared import slots
+from leviathan_shared.config import ConfigError, get_settings
+from leviathan_shared.constants import TASK_RECONCILE, TASK_SELECT_CYCLE
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    """One runtime per worker process: clients are reused across ticks."""
+    return Runtime(get_settings(), app.send_task)
+
+
+def _config_invalid(target_id: str, exc: ConfigError) -> dict[str, Any]:
+    log.error("target %s: configuration invalid, nothing done: %s", target_id, exc)
+    return {"target_id": target_id, "status": "config_invalid", "reason": str(exc)}
+
+
+@app.task(name=TASK_SELECT_CYCLE)  # type: ignore[untyped-decorator]
+def select_cycle(target_id: str) -> dict[str, Any]:
+    """One select cycle for ``target_id`` (beat sends one per tick)."""
+    try:
+        config = runtime().config_for(target_id)
+        deps = runtime().deps_for(config)
+    except ConfigError as exc:
+        return _config_invalid(target_id, exc)
+    return run_cycle(config, deps).as_json()
+
+
+@app.task(name=TASK_RECONCILE)  # type: ignore[untyped-decorator]
+def reconcile(target_id: str) -> dict[str, Any]:
+    """Reconcile ``target_id`` between cycles, under the same lock as a cycle."""
+    try:
+        config = runtime().config_for(target_id)
+        deps = runtime().deps_for(config)
+    except ConfigError as exc:
+        return _config_invalid(target_id, exc)
+    try:
+        with slots.cycle_lock(deps.redis, target_id, CYCLE_LOCK_SECONDS) as token:
+            if token is None:
+                return {"target_id": target_id, "status": "locked"}
+            report = reconcile_target(config, deps)
+    except RedisError as exc:
+        log.warning("target %s: reconcile skipped, Redis unavailable: %s", target_id, exc)
+        return {"target_id": target_id, "status": "skipped", "reason": "fact_unavailable:redis"}
+    return {"target_id": target_id, "status": "reconciled", **asdict(report)}

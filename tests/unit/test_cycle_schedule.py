@@ -1,0 +1,109 @@
+"""Beat schedule, durations, next-tick times and the status rendering (pure parts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from celery.schedules import crontab
+from tests.support.scheduler_fakes import make_world
+
+from leviathan_scheduler.schedule import beat_schedule, schedule_override
+from leviathan_scheduler.status import next_tick, parse_duration, render, target_status
+from leviathan_shared import slots
+from leviathan_shared.config import AutonomyConfig, ConfigError
+from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
+
+
+def cfg(target: str, **extra: object) -> AutonomyConfig:
+    return AutonomyConfig.model_validate(
+        {"target_id": target, "target_repo_url": "https://github.com/o/r.git", **extra}
+    )
+
+
+def test_one_cycle_and_one_reconcile_entry_per_target() -> None:
+    configs = {
+        "radix": cfg("radix", schedule_cron="*/5 * * * *"),
+        "beta": cfg("beta", schedule_cron="0 9 * * 1-5", reconcile_interval_seconds=30),
+    }
+    entries = beat_schedule(configs, None)
+    assert sorted(entries) == [
+        "reconcile:beta",
+        "reconcile:radix",
+        "select-cycle:beta",
+        "select-cycle:radix",
+    ]
+    radix = entries["select-cycle:radix"]
+    assert radix["task"] == TASK_SELECT_CYCLE
+    assert radix["args"] == ("radix",)
+    assert radix["options"]["queue"] == QUEUE_SCHEDULER
+    assert radix["schedule"] == crontab(minute="*/5")
+    assert entries["select-cycle:beta"]["schedule"] == crontab(
+        minute="0", hour="9", day_of_week="1-5"
+    )
+    assert entries["reconcile:beta"]["task"] == TASK_RECONCILE
+    assert entries["reconcile:beta"]["schedule"] == 30.0
+
+
+def test_the_override_replaces_every_cron() -> None:
+    entries = beat_schedule({"radix": cfg("radix")}, 2.0)
+    assert entries["select-cycle:radix"]["schedule"] == 2.0
+    assert entries["select-cycle:radix"]["options"]["expires"] == 2.0
+    assert entries["reconcile:radix"]["schedule"] == 60.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("", None), ("  ", None), ("1", 1.0), ("0.5", 0.5), ("30", 30.0)]
+)
+def test_schedule_override(raw: str, expected: float | None) -> None:
+    assert schedule_override({"LEVIATHAN_SCHEDULE_SECONDS": raw}) == expected
+    assert schedule_override({}) is None
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "soon", "nan"])
+def test_a_bad_override_names_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigError, match="LEVIATHAN_SCHEDULE_SECONDS"):
+        schedule_override({"LEVIATHAN_SCHEDULE_SECONDS": raw})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("45", 45)],
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "0s", "2 hours", "h", "1x", "-5m"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="--for"):
+        parse_duration(text)
+
+
+def test_next_tick() -> None:
+    now = datetime(2026, 1, 1, 12, 3, 10, tzinfo=UTC)
+    assert next_tick(cfg("r"), now, None) == "2026-01-01T12:05:00+00:00 (*/5 * * * *)"
+    assert next_tick(cfg("r"), now, 2.0).startswith("every 2s")
+
+
+def test_status_reads_every_system_and_shows_what_is_missing() -> None:
+    world = make_world("tasks: []\n")
+    config = cfg("radix")
+    slots.pause(world.redis, "radix", reason="freeze", by="alice")
+    slots.reserve(
+        world.redis, "radix", "attempt-a-00000000", max_running=1, max_prs=1, lease_seconds=60
+    )
+    world.forge.down = True
+    status = target_status(config, world.deps, None)
+    assert status["paused"] == {"reason": "freeze", "by": "alice", "until": None}
+    assert status["slots"]["running"] == ["attempt-a-00000000"]
+    assert status["slots"]["fence"] == 1
+    assert status["breaker"] == {"open": False, "consecutive_failures": 0, "threshold": 2}
+    assert "unavailable" in status["open_prs"]
+    text = render(status)
+    assert text[0] == "Target: radix"
+    assert "  Paused: yes (freeze; by alice)" in text
+    assert "  Breaker: closed (0/2 consecutive failures)" in text
+    assert "  Slots: running 1/1, PRs 1/1, fence 1" in text
+    assert "  Open PRs: unavailable (secondary rate limit)" in text
+    assert text[-1].startswith("  Next tick: 2026-01-01T12:05:00+00:00")
