@@ -8,6 +8,7 @@ is still running.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kombu import Queue  # type: ignore[attr-defined]
@@ -39,4 +40,11 @@ def celery_settings(redis_url: str) -> dict[str, Any]:
         "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         "broker_connection_retry_on_startup": True,
+        # Console blocks are printed; keep them at INFO, not Celery's default WARNING.
+        "worker_redirect_stdouts_level": "INFO",
     }
+
+
+def quiet_http_logs() -> None:
+    """Drop httpx's per-request INFO lines: every tick would log several of them."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)

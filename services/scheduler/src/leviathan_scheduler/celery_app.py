@@ -16,7 +16,7 @@ from celery import Celery
 from celery.beat import PersistentScheduler
 
 from leviathan_scheduler.schedule import beat_schedule, schedule_override
-from leviathan_shared.celery_config import celery_settings
+from leviathan_shared.celery_config import celery_settings, quiet_http_logs
 from leviathan_shared.config import ConfigError, get_settings, load_configs
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ def create_app(redis_url: str) -> Celery:
     app = Celery("leviathan_scheduler", include=["leviathan_scheduler.tasks"])
     app.conf.update(celery_settings(redis_url))
     app.conf.beat_scheduler = f"{__name__}:TargetBeatScheduler"
+    quiet_http_logs()
     return app
 
 

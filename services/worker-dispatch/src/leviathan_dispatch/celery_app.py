@@ -14,12 +14,13 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 
 from leviathan_dispatch.runtime import Runtime
-from leviathan_shared.celery_config import celery_settings
+from leviathan_shared.celery_config import celery_settings, quiet_http_logs
 from leviathan_shared.config import get_settings
 from leviathan_shared.constants import TASK_START_ATTEMPT
 
 app = Celery("leviathan_dispatch")
 app.conf.update(celery_settings(get_settings().redis_url))
+quiet_http_logs()
 # The console lines (``✓ Worker job submitted: ...``) are progress, not warnings.
 app.conf.worker_redirect_stdouts_level = "INFO"
 
