@@ -1,0 +1,35 @@
+"""Bearer-token check, in constant time, for every endpoint but health and metrics."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from leviathan_control_plane.errors import ApiError
+
+bearer = HTTPBearer(auto_error=False, description="LEVIATHAN_CONTROL_PLANE_TOKEN")
+
+
+def tokens_match(given: str, expected: bytes) -> bool:
+    """Constant-time comparison (of UTF-8 bytes, so any header text is comparable)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
+
+
+def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    expected: bytes = request.app.state.services.token
+    if credentials is None:
+        raise ApiError(
+            401,
+            "missing bearer token (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not tokens_match(credentials.credentials, expected):
+        raise ApiError(
+            401, "wrong bearer token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )

@@ -1,0 +1,105 @@
+"""One error shape for every 4xx/5xx answer, and the handlers that produce it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from leviathan_control_plane.logs import current_request_id
+from leviathan_control_plane.models import ErrorBody, ErrorItem
+
+log = logging.getLogger("leviathan.control_plane")
+
+
+class ApiError(Exception):
+    """Raised by handlers; rendered as ErrorBody with ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[ErrorItem] | None = None,
+        index: int | None = None,
+        event_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.headers = status, dict(headers or {})
+        self.body = ErrorBody(detail=detail, errors=errors or [], index=index, event_id=event_id)
+
+
+class BodyTooLarge(Exception):
+    """The request body grew past the cap while it was being read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit
+
+
+def error_items(
+    exc: ValidationError | RequestValidationError, prefix: list[str | int]
+) -> list[ErrorItem]:
+    items = []
+    for err in exc.errors():
+        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
+        items.append(ErrorItem(loc=[*prefix, *loc], msg=str(err.get("msg")), type=err["type"]))
+    return items
+
+
+def describe(items: list[ErrorItem]) -> str:
+    """One line a person can act on: ``body.events.3.type: Input should be ...``."""
+    first = items[0]
+    where = ".".join(str(p) for p in first.loc)
+    more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+    return f"{where}: {first.msg}{more}"
+
+
+def _json(status: int, body: ErrorBody, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    content = body.model_dump(mode="json")
+    return JSONResponse(content, status_code=status, headers=dict(headers or {}))
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return _json(exc.status, exc.body, exc.headers)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _json(413, ErrorBody(detail=str(exc)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        items = error_items(exc, [])
+        return _json(422, ErrorBody(detail=describe(items), errors=items))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers: dict[str, Any] = dict(exc.headers or {})
+        return _json(exc.status_code, ErrorBody(detail=str(exc.detail)), headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        detail = f"internal error (request id {current_request_id()})"
+        return _json(500, ErrorBody(detail=detail))
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+    422: {"model": ErrorBody, "description": "A field is invalid; `errors` names it"},
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    400: {"model": ErrorBody, "description": "Body is not UTF-8 or not JSON"},
+    409: {"model": ErrorBody, "description": "Conflicts with the stored log"},
+    413: {"model": ErrorBody, "description": "Body or batch larger than the cap"},
+}

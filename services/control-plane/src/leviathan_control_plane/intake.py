@@ -1,0 +1,159 @@
+"""Turning request bodies into events, with errors that name the failing place.
+
+Pure functions: bytes in, validated events (or an ApiError) out. Kept apart
+from the routes so every rule can be tested on tables of bad inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC
+from typing import Any
+
+from pydantic import ValidationError
+
+from leviathan_control_plane.errors import ApiError, describe, error_items
+from leviathan_control_plane.models import Bundle, BundleEvent, ErrorItem
+from leviathan_control_plane.projection import MAX_INT64, payload_problems
+from leviathan_shared.events import Event, EventType
+
+LONE_SURROGATE_HINT = re.compile(r"\\[uU][dD][89a-fA-F]")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a UTF-8 JSON body; 400 with the position when it is not."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400, f"request body is not UTF-8 (invalid byte at offset {exc.start})"
+        ) from None
+    try:
+        data = json.loads(text)
+        # A "\ud800" escape decodes to a lone surrogate, which no UTF-8 store can hold.
+        if LONE_SURROGATE_HINT.search(text):
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "request body holds a lone UTF-16 surrogate escape") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400, f"request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise ApiError(400, "request body is nested too deeply") from None
+    return data
+
+
+def validate_event(data: Any, prefix: list[str | int]) -> Event:
+    """One event, or an ApiError(422) whose errors carry ``prefix`` (e.g. body.events.3)."""
+    try:
+        event = Event.model_validate(data)
+    except ValidationError as exc:
+        items = error_items(exc, prefix)
+        raise ApiError(422, describe(items), errors=items) from None
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 has no UTC equivalent
+        items = [
+            ErrorItem(
+                loc=[*prefix, "occurred_at"], msg="date out of range in UTC", type="value_error"
+            )
+        ]
+        raise ApiError(422, describe(items), errors=items) from None
+    except RecursionError:
+        items = [ErrorItem(loc=[*prefix], msg="nested too deeply", type="value_error")]
+        raise ApiError(422, describe(items), errors=items) from None
+    problems = payload_problems(event)
+    if event.fence is not None and event.fence > MAX_INT64:
+        problems.append(f"fence must be at most {MAX_INT64}")
+    if problems:
+        items = [
+            ErrorItem(
+                loc=[*prefix, "fence" if p.startswith("fence") else "payload"],
+                msg=p,
+                type="value_error",
+            )
+            for p in problems
+        ]
+        raise ApiError(422, describe(items), errors=items, event_id=event.event_id)
+    return event
+
+
+def parse_events(raw: bytes, max_batch: int) -> tuple[list[Event], bool]:
+    """The events of a POST /v1/events body and whether it was a batch."""
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise ApiError(
+            422,
+            'body must be a JSON object: one event or {"events": [...]}',
+            errors=[ErrorItem(loc=["body"], msg="not an object", type="type_error")],
+        )
+    if "events" not in data:
+        return [validate_event(data, ["body"])], False
+    items = data["events"]
+    extra = sorted(set(data) - {"events"})
+    if extra:
+        raise ApiError(
+            422,
+            f"a batch holds only 'events'; unexpected key {extra[0]!r}",
+            errors=[
+                ErrorItem(loc=["body", extra[0]], msg="unexpected key", type="extra_forbidden")
+            ],
+        )
+    if not isinstance(items, list) or not items:
+        raise ApiError(
+            422,
+            "body.events must be a non-empty list of events",
+            errors=[
+                ErrorItem(loc=["body", "events"], msg="not a non-empty list", type="type_error")
+            ],
+        )
+    if len(items) > max_batch:
+        raise ApiError(413, f"batch of {len(items)} events exceeds the cap of {max_batch}")
+    events = []
+    for index, item in enumerate(items):
+        try:
+            events.append(validate_event(item, ["body", "events", index]))
+        except ApiError as exc:
+            exc.body.index = index
+            exc.body.detail = f"event {index}: {exc.body.detail}"
+            raise
+    return events, True
+
+
+def parse_bundle(raw: bytes, max_batch: int) -> Bundle:
+    data = parse_json(raw)
+    items = data.get("events") if isinstance(data, dict) else None
+    if isinstance(items, list) and len(items) > max_batch:
+        raise ApiError(413, f"bundle of {len(items)} events exceeds the cap of {max_batch}")
+    try:
+        return Bundle.model_validate(data)
+    except ValidationError as exc:
+        items = error_items(exc, ["body"])
+        raise ApiError(422, describe(items), errors=items) from None
+
+
+def bundle_event(target: str, item: BundleEvent) -> Event:
+    """Map the seed's fields onto the envelope; raises ValueError with the reason."""
+    try:
+        kind = EventType(item.event_type)
+    except ValueError:
+        known = ", ".join(t.value for t in EventType)
+        raise ValueError(f"unknown event_type {item.event_type!r} (known: {known})") from None
+    payload = item.payload
+    stamp = item.timestamp if item.timestamp.tzinfo else item.timestamp.replace(tzinfo=UTC)
+    fence = payload.get("fence")
+    data = {
+        "event_id": item.event_id,
+        "type": kind,
+        "target_id": target,
+        "attempt_id": payload.get("attempt_id"),
+        "task_id": payload.get("task_id"),
+        "occurred_at": stamp,
+        "actor": item.actor_id,
+        "fence": fence if isinstance(fence, int) and not isinstance(fence, bool) else None,
+        "payload": payload,
+    }
+    try:
+        return validate_event(data, ["payload"])
+    except ApiError as exc:
+        raise ValueError(exc.body.detail) from None

@@ -1,0 +1,62 @@
+"""Prometheus metrics, on a registry per app so several apps can share a process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from leviathan_control_plane.queries import Reader
+
+log = logging.getLogger("leviathan.control_plane")
+
+
+class BreakerCollector(Collector):
+    """Reads breaker facts from the targets projection at scrape time (survives restarts)."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def collect(self) -> Iterator[Metric]:
+        is_open = GaugeMetricFamily(
+            "leviathan_breaker_open",
+            "1 when the target's circuit breaker is open",
+            labels=["target"],
+        )
+        failures = GaugeMetricFamily(
+            "leviathan_consecutive_failures",
+            "Consecutive failed attempts per target",
+            labels=["target"],
+        )
+        try:
+            infos, _ = self.reader.targets()
+        except Exception:  # a scrape must not fail because the database blinked
+            log.warning("breaker metrics unavailable: database not reachable")
+            infos = []
+        for info in infos:
+            is_open.add_metric([info.target_id], 1.0 if info.breaker_open else 0.0)
+            failures.add_metric([info.target_id], float(info.consecutive_failures))
+        yield is_open
+        yield failures
+
+
+class Metrics:
+    def __init__(self, reader: Reader) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            "leviathan_events_ingested",
+            "Events appended to the log, by type",
+            ["type"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "leviathan_http_request_duration_seconds",
+            "Request latency by route",
+            ["method", "route", "status"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.registry.register(BreakerCollector(reader))

@@ -1,0 +1,308 @@
+"""How one event changes the projections (pure; no I/O).
+
+The store loads the rows a batch touches into a ``Working`` set, calls
+``apply`` for each event in order and writes the changed rows back in the
+same transaction. ``apply`` checks every rule before it mutates anything, so
+a refused event leaves the working set as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from leviathan_control_plane.canonical import chain_hash
+from leviathan_shared.events import ATTEMPT_TYPES, CODE_PATTERN, Event, EventType
+
+STATUS_RANK = {"created": 0, "dispatched": 1, "running": 2, "succeeded": 3, "failed": 3}
+TERMINAL = frozenset({"succeeded", "failed"})
+EVENT_STATUS = {
+    EventType.ATTEMPT_CREATED: "created",
+    EventType.ATTEMPT_DISPATCHED: "dispatched",
+    EventType.ATTEMPT_STARTED: "running",
+    EventType.ATTEMPT_SUCCEEDED: "succeeded",
+    EventType.ATTEMPT_FAILED: "failed",
+}
+
+
+class Rejection(Exception):
+    """An event the log refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class TargetView:
+    target_id: str
+    last_sequence: int
+    last_hash: str
+    consecutive_failures: int = 0
+    open_prs: int = 0
+    paused: bool = False
+    pause_reason: str | None = None
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    updated_at: datetime | None = None
+
+    def bump(self, kind: str, key: str, delta: int = 1) -> None:
+        bucket = self.stats.setdefault(kind, {})
+        bucket[key] = bucket.get(key, 0) + delta
+
+
+@dataclass
+class AttemptView:
+    attempt_id: str
+    target_id: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    first_sequence: int
+    task_id: str | None = None
+    attempt_number: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    fence: int | None = None
+    branch: str | None = None
+    commit: str | None = None
+    pr_number: int | None = None
+    pr_url: str | None = None
+
+
+@dataclass
+class PullView:
+    target_id: str
+    pr_number: int
+    pr_url: str
+    branch: str
+    opened_at: datetime
+    is_open: bool = True
+    attempt_id: str | None = None
+    task_id: str | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the log already holds for an event id."""
+
+    body: str
+    sequence: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Appended:
+    event_id: str
+    status: Literal["created", "duplicate"]
+    sequence: int
+    hash: str
+
+
+@dataclass
+class Working:
+    """The rows one batch may read or change, keyed as in the database."""
+
+    targets: dict[str, TargetView]
+    attempts: dict[str, AttemptView] = field(default_factory=dict)
+    pulls: dict[tuple[str, int], PullView] = field(default_factory=dict)
+    tasks: dict[tuple[str, str], int] = field(default_factory=dict)
+    known: dict[str, Stored] = field(default_factory=dict)
+    new_events: list[tuple[Event, str, int, str, str]] = field(default_factory=list)
+    dirty_attempts: set[str] = field(default_factory=set)
+    dirty_pulls: set[tuple[str, int]] = field(default_factory=set)
+    dirty_tasks: set[tuple[str, str]] = field(default_factory=set)
+    loaded: set[str] = field(default_factory=set)  # attempt ids that exist in the database
+
+
+MAX_INT32 = 2**31 - 1
+MAX_INT64 = 2**63 - 1
+
+
+def as_count(value: Any) -> int | None:
+    """A positive integer that fits a 32-bit column (JSON's ``7.0`` counts as 7), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_INT32 else None
+
+
+def payload_problems(event: Event) -> list[str]:
+    """Type checks on the payload fields projections read (presence is the envelope's)."""
+    p = event.payload
+    problems: list[str] = []
+    if event.type is EventType.PR_CREATED:
+        if as_count(p["pr_number"]) is None:
+            problems.append(f"payload.pr_number must be an integer from 1 to {MAX_INT32}")
+        for key in ("pr_url", "branch"):
+            if not (isinstance(p[key], str) and p[key]):
+                problems.append(f"payload.{key} must be a non-empty string")
+    elif event.type is EventType.PR_CLOSED:
+        if as_count(p.get("pr_number")) is None:
+            problems.append(f"payload.pr_number must be an integer from 1 to {MAX_INT32}")
+    elif event.type is EventType.ATTEMPT_FAILED:
+        if not (isinstance(p["reason"], str) and re.fullmatch(CODE_PATTERN, p["reason"])):
+            problems.append("payload.reason must be a reason code such as 'scope_violation'")
+        if not isinstance(p["message"], str):
+            problems.append("payload.message must be a string")
+    elif event.type is EventType.ATTEMPT_CREATED and "attempt_number" in p:
+        number = p["attempt_number"]
+        if as_count(number) is None:
+            problems.append(f"payload.attempt_number must be an integer from 1 to {MAX_INT32}")
+    return problems
+
+
+def _check(work: Working, event: Event) -> None:
+    """Raise a Rejection if the log must refuse ``event``; mutate nothing."""
+    if event.type not in ATTEMPT_TYPES or event.attempt_id is None:
+        return
+    attempt = work.attempts.get(event.attempt_id)
+    if attempt is None:
+        return
+    if attempt.target_id != event.target_id:
+        raise Rejection(409, f"attempt {attempt.attempt_id} belongs to target {attempt.target_id}")
+    if attempt.status in TERMINAL:
+        raise Rejection(
+            409, f"attempt {attempt.attempt_id} is already {attempt.status}; no further events"
+        )
+    if event.fence is not None and attempt.fence is not None and event.fence < attempt.fence:
+        raise Rejection(
+            409,
+            f"stale fence {event.fence} for attempt {attempt.attempt_id} "
+            f"(current fence {attempt.fence})",
+        )
+
+
+def apply(work: Working, event: Event, body: str) -> Appended:
+    """Append ``event`` to the working set, or say it is a duplicate; may raise Rejection."""
+    stored = work.known.get(event.event_id)
+    if stored is not None:
+        if stored.body != body:
+            raise Rejection(
+                409, f"event_id {event.event_id} is already stored with different content"
+            )
+        return Appended(event.event_id, "duplicate", stored.sequence, stored.hash)
+    _check(work, event)
+    target = work.targets[event.target_id]
+    sequence = target.last_sequence + 1
+    digest = chain_hash(target.last_hash, sequence, body)
+    work.new_events.append((event, body, sequence, target.last_hash, digest))
+    work.known[event.event_id] = Stored(body, sequence, digest)
+    target.last_sequence, target.last_hash = sequence, digest
+    target.updated_at = event.occurred_at
+    target.bump("events_by_type", event.type.value)
+    target.bump("nodes", "Event")
+    if event.attempt_id is not None:
+        target.bump("edges", "RECORDED")
+    _project(work, target, event, sequence)
+    return Appended(event.event_id, "created", sequence, digest)
+
+
+def _project(work: Working, target: TargetView, event: Event, sequence: int) -> None:
+    kind = event.type
+    if kind in ATTEMPT_TYPES and event.attempt_id is not None:
+        _project_attempt(work, target, event, sequence)
+    if kind is EventType.PR_CREATED:
+        _open_pull(work, target, event)
+    elif kind is EventType.PR_CLOSED:
+        _close_pull(work, target, event)
+    elif kind is EventType.BREAKER_RESET:
+        target.consecutive_failures = 0
+    elif kind is EventType.TARGET_PAUSED:
+        reason = event.payload.get("reason")
+        target.paused, target.pause_reason = True, str(reason) if reason is not None else None
+    elif kind is EventType.TARGET_RESUMED:
+        target.paused, target.pause_reason = False, None
+
+
+def _project_attempt(work: Working, target: TargetView, event: Event, sequence: int) -> None:
+    assert event.attempt_id is not None
+    attempt = work.attempts.get(event.attempt_id)
+    if attempt is None:
+        attempt = AttemptView(
+            attempt_id=event.attempt_id,
+            target_id=event.target_id,
+            status="created",
+            created_at=event.occurred_at,
+            updated_at=event.occurred_at,
+            first_sequence=sequence,
+        )
+        work.attempts[attempt.attempt_id] = attempt
+        target.bump("nodes", "Attempt")
+        target.bump("attempts_by_status", "created")
+    work.dirty_attempts.add(attempt.attempt_id)
+    attempt.updated_at = max(attempt.updated_at, event.occurred_at)
+    if event.fence is not None:
+        attempt.fence = max(attempt.fence or 0, event.fence)
+    if event.task_id and attempt.task_id is None:
+        attempt.task_id = event.task_id
+        _count_task(work, target, event.task_id)
+    payload = event.payload
+    if event.type is EventType.ATTEMPT_CREATED:
+        attempt.created_at = min(attempt.created_at, event.occurred_at)
+        if "attempt_number" in payload:
+            attempt.attempt_number = as_count(payload["attempt_number"])
+    new_status = EVENT_STATUS.get(event.type)
+    if new_status is not None and STATUS_RANK[new_status] > STATUS_RANK[attempt.status]:
+        target.bump("attempts_by_status", attempt.status, -1)
+        target.bump("attempts_by_status", new_status)
+        attempt.status = new_status
+    if event.type is EventType.ATTEMPT_FAILED:
+        attempt.reason, attempt.message = str(payload["reason"]), str(payload["message"])
+        target.consecutive_failures += 1
+    elif event.type is EventType.ATTEMPT_SUCCEEDED:
+        target.consecutive_failures = 0
+    if event.type in (EventType.PR_CREATED, EventType.ATTEMPT_SUCCEEDED):
+        for key in ("branch", "commit", "pr_url"):
+            if isinstance(payload.get(key), str):
+                setattr(attempt, key, payload[key])
+        if as_count(payload.get("pr_number")) is not None:
+            attempt.pr_number = as_count(payload["pr_number"])
+
+
+def _count_task(work: Working, target: TargetView, task_id: str) -> None:
+    key = (target.target_id, task_id)
+    if work.tasks.get(key, 0) == 0:
+        target.bump("nodes", "Task")
+        target.bump("edges", "HAS_TASK")
+    work.tasks[key] = work.tasks.get(key, 0) + 1
+    work.dirty_tasks.add(key)
+    target.bump("edges", "HAS_ATTEMPT")
+
+
+def _open_pull(work: Working, target: TargetView, event: Event) -> None:
+    payload = event.payload
+    key = (target.target_id, int(payload["pr_number"]))  # checked by payload_problems
+    pull = work.pulls.get(key)
+    attempt = work.attempts.get(event.attempt_id) if event.attempt_id else None
+    if pull is None:
+        target.bump("nodes", "PullRequest")
+        if event.attempt_id is not None:
+            target.bump("edges", "OPENED")
+    if pull is None or not pull.is_open:
+        target.open_prs += 1
+    work.pulls[key] = PullView(
+        target_id=target.target_id,
+        pr_number=key[1],
+        pr_url=str(payload["pr_url"]),
+        branch=str(payload["branch"]),
+        opened_at=event.occurred_at,
+        attempt_id=event.attempt_id,
+        task_id=event.task_id or (attempt.task_id if attempt else None),
+    )
+    work.dirty_pulls.add(key)
+
+
+def _close_pull(work: Working, target: TargetView, event: Event) -> None:
+    key = (target.target_id, int(event.payload["pr_number"]))
+    pull = work.pulls.get(key)
+    if pull is None or not pull.is_open:
+        return
+    pull.is_open, pull.closed_at = False, event.occurred_at
+    target.open_prs -= 1
+    work.dirty_pulls.add(key)

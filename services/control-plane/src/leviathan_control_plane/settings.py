@@ -1,0 +1,58 @@
+"""Process settings of the control plane, read from ``LEVIATHAN_*`` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leviathan_shared.config import ConfigError, load_configs
+
+DEFAULT_BREAKER_THRESHOLD = 2
+
+
+class SettingsError(RuntimeError):
+    """The service cannot start with these settings; the message says what to set."""
+
+
+class ControlPlaneSettings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LEVIATHAN_", extra="ignore")
+
+    control_plane_token: SecretStr | None = None
+    database_url: str | None = None
+    data_dir: str = "./.leviathan-data"
+    config: str | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_events: int = Field(default=1000, ge=1)
+    log_level: str = "INFO"
+
+    def token(self) -> str:
+        """The bearer token, or a clear refusal when it is missing or blank."""
+        value = self.control_plane_token.get_secret_value() if self.control_plane_token else ""
+        if not value.strip():
+            raise SettingsError(
+                "LEVIATHAN_CONTROL_PLANE_TOKEN is not set: the control plane refuses to start "
+                "without a bearer token (e.g. export LEVIATHAN_CONTROL_PLANE_TOKEN=dev-token)"
+            )
+        return value
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL; a SQLite file under the data dir when none is given."""
+        if self.database_url:
+            return self.database_url
+        path = Path(self.data_dir).resolve() / "control-plane.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+
+    def breaker_thresholds(self) -> dict[str, int]:
+        """``circuit_breaker_failures`` per target from LEVIATHAN_CONFIG (a file or dir)."""
+        if not self.config:
+            return {}
+        try:
+            configs = load_configs(self.config)
+        except ConfigError as exc:
+            raise SettingsError(f"LEVIATHAN_CONFIG: {exc}") from None
+        return {tid: cfg.circuit_breaker_failures for tid, cfg in configs.items()}

@@ -1,0 +1,152 @@
+"""ControlPlaneClient against a real control plane that goes away and comes back."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from tests.support.control_plane import TEST_TOKEN, running_control_plane
+from tests.support.servers import free_port
+
+from leviathan_shared.control_plane_client import (
+    ControlPlaneClient,
+    ControlPlaneRejected,
+    ControlPlaneUnavailable,
+)
+from leviathan_shared.events import Event, EventType, new_event
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def ev(n: int) -> Event:
+    return new_event(
+        EventType.SCHEDULER_CYCLE,
+        target_id="radix",
+        actor="client-test",
+        event_id=f"e{n}",
+        occurred_at=T0 + timedelta(seconds=n),
+    )
+
+
+def client(port: int, spool: Path | None) -> ControlPlaneClient:
+    return ControlPlaneClient(
+        f"http://127.0.0.1:{port}", TEST_TOKEN, spool_path=spool, timeout=5, retries=2, backoff=0.01
+    )
+
+
+def test_spool_while_down_then_flush_in_order(tmp_path: Path) -> None:
+    port, spool, data = free_port(), tmp_path / "spool" / "events.jsonl", tmp_path / "cp"
+    with client(port, spool) as cp:
+        with running_control_plane(data, port=port):
+            assert cp.post_event(ev(1)).status == "created"
+            assert cp.post_event(ev(1)).status == "duplicate"
+        # Down: both calls are spooled, in order, fsync'd as JSON lines.
+        assert cp.post_event(ev(2)).status == "spooled"
+        assert [o.status for o in cp.post_events([ev(3), ev(4)])] == ["spooled", "spooled"]
+        lines = spool.read_text().splitlines()
+        assert [json.loads(line)["event_id"] for line in lines] == ["e2", "e3", "e4"]
+        with pytest.raises(ControlPlaneUnavailable):
+            cp.target_state("radix")
+        with running_control_plane(data, port=port):
+            # The next post flushes the spool first, so the log keeps the order.
+            assert cp.post_event(ev(5)).status == "created"
+            assert spool.read_text() == ""
+            page = cp._http.get("/v1/events", params={"target": "radix"}).json()
+            assert [e["event"]["event_id"] for e in page["events"]] == [
+                "e1",
+                "e2",
+                "e3",
+                "e4",
+                "e5",
+            ]
+            assert cp.flush_spool() == 0
+            assert cp.target_state("radix").last_sequence == 5
+
+
+def test_without_spool_unavailable_is_raised(tmp_path: Path) -> None:
+    with (
+        client(free_port(), None) as cp,
+        pytest.raises(ControlPlaneUnavailable, match="failed after 3 tries"),
+    ):
+        cp.post_event(ev(1))
+
+
+def test_corrupt_and_refused_lines_are_quarantined(tmp_path: Path) -> None:
+    port, spool = free_port(), tmp_path / "events.jsonl"
+    with running_control_plane(tmp_path / "cp", port=port), client(port, spool) as cp:
+        cp.post_event(ev(1))
+        clash = ev(1).model_copy(update={"actor": "someone-else"})  # same id, new content
+        spool.write_text(
+            "\n".join(
+                [
+                    json.dumps(ev(2).wire()),
+                    "{not json",
+                    json.dumps({"event_id": "x"}),
+                    json.dumps(clash.wire()),
+                    json.dumps(ev(3).wire()),
+                ]
+            )
+            + "\n"
+        )
+        assert cp.flush_spool() == 2
+        assert spool.read_text() == ""
+        quarantined = (tmp_path / "events.jsonl.quarantine").read_text().splitlines()
+        assert quarantined[:2] == ["{not json", json.dumps({"event_id": "x"})]
+        assert json.loads(quarantined[2])["actor"] == "someone-else"
+        state = cp.target_state("radix")
+        assert state.last_sequence == 3
+
+
+def test_reads_and_breaker_reset(tmp_path: Path) -> None:
+    port = free_port()
+    with running_control_plane(tmp_path / "cp", port=port), client(port, None) as cp:
+        attempt = "radix-a1"
+        cp.post_events(
+            [
+                new_event(
+                    EventType.ATTEMPT_CREATED,
+                    target_id="radix",
+                    actor="s",
+                    attempt_id=attempt,
+                    task_id="t1",
+                    payload={"attempt_number": 1},
+                ),
+                new_event(
+                    EventType.ATTEMPT_FAILED,
+                    target_id="radix",
+                    actor="w",
+                    attempt_id=attempt,
+                    payload={"reason": "no_changes", "message": "nothing"},
+                ),
+            ]
+        )
+        assert cp.target_state("radix").consecutive_failures == 1
+        assert [a.status for a in cp.list_attempts("radix")] == ["failed"]
+        assert cp.get_attempt(attempt)["attempt"]["reason"] == "no_changes"
+        cp.reset_breaker("radix", "token rotated", "ops")
+        assert cp.target_state("radix").consecutive_failures == 0
+        with pytest.raises(ControlPlaneRejected) as info:
+            cp.post_event(
+                new_event(
+                    EventType.ATTEMPT_STARTED, target_id="radix", actor="w", attempt_id=attempt
+                )
+            )
+        assert info.value.status == 409
+        assert "already failed" in str(info.value.detail)
+        with pytest.raises(ControlPlaneRejected) as missing:
+            cp.get_attempt("nope")
+        assert missing.value.status == 404
+
+
+def test_wrong_token_is_rejected_not_spooled(tmp_path: Path) -> None:
+    port, spool = free_port(), tmp_path / "events.jsonl"
+    with running_control_plane(tmp_path / "cp", port=port):
+        cp = ControlPlaneClient(
+            f"http://127.0.0.1:{port}", "wrong", spool_path=spool, retries=2, backoff=0.01
+        )
+        with cp, pytest.raises(ControlPlaneRejected) as info:
+            cp.post_event(ev(1))
+    assert info.value.status == 401
+    assert not spool.exists() or spool.read_text() == ""
