@@ -31,6 +31,7 @@ import uvicorn
 from tests.support.postgres import throwaway_database, unreachable_reason
 from tests.support.servers import free_port, wait_for_port
 
+from bench.rows import row
 from leviathan_control_plane.app import create_app
 from leviathan_control_plane.database import make_engine, migrate
 from leviathan_control_plane.settings import ControlPlaneSettings
@@ -45,18 +46,6 @@ LARGE = int(os.environ.get("LEVIATHAN_BENCH_CP_EVENTS", "100000"))
 READS = 400
 TARGETS = [f"target-{n:02d}" for n in range(20)]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def row(
-    name: str, value: float, unit: str, target: float | None = None, lower_is_better: bool = True
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(value, 3),
-        "unit": unit,
-        "target": target,
-        "lower_is_better": lower_is_better,
-    }
 
 
 def lifecycle(n: int) -> list[Event]:

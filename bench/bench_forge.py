@@ -23,6 +23,7 @@ from tests.support.github_fake import GitHubFake
 from tests.support.gitrepo import commit_files, make_big_repo, make_target_repo
 from tests.support.servers import UvicornThread
 
+from bench.rows import row
 from leviathan_shared.backlog_source import BacklogSource
 from leviathan_shared.config import AutonomyConfig, Settings
 from leviathan_shared.forge.github import GitHubForge
@@ -34,18 +35,6 @@ BACKLOG = "tasks:\n" + "".join(
     f"  - id: task-{i}\n    title: Task {i}\n    ready: false\n    allowed_paths: [docs/]\n"
     for i in range(200)
 )
-
-
-def row(
-    name: str, value: float, unit: str, target: float | None = None, lower_is_better: bool = True
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(value, 3),
-        "unit": unit,
-        "target": target,
-        "lower_is_better": lower_is_better,
-    }
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:

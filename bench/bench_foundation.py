@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.rows import row
 from leviathan_shared.backlog import Backlog, parse_backlog, parse_task
 from leviathan_shared.config import AutonomyConfig
 from leviathan_shared.guardrails import Facts, decide
@@ -76,23 +77,6 @@ def run() -> list[dict[str, Any]]:
         ("decide() 10,000 tasks, first tick after a change", d10, 20.0),
         ("decide() 100,000 tasks, first tick after a change", d100, 250.0),
     ]
-    out: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "value": seconds * 1000,
-            "unit": "ms",
-            "target": target,
-            "lower_is_better": True,
-        }
-        for name, seconds, target in rows
-    ]
-    out.append(
-        {
-            "name": "decide() growth 100k/10k (linear = 10)",
-            "value": d100 / d10,
-            "unit": "ratio",
-            "target": None,
-            "lower_is_better": True,
-        }
-    )
+    out = [row(name, seconds * 1000, "ms", target) for name, seconds, target in rows]
+    out.append(row("decide() growth 100k/10k (linear = 10)", d100 / d10, "ratio"))
     return out

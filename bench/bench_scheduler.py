@@ -29,6 +29,7 @@ from tests.support.k8s_fake import KubernetesFake
 from tests.support.scheduler_fakes import FakeControlPlane
 from tests.support.servers import RedisServer
 
+from bench.rows import row
 from leviathan_dispatch.job_spec import build_job
 from leviathan_scheduler.celery_app import create_app
 from leviathan_scheduler.cycle import run_cycle
@@ -46,18 +47,6 @@ from leviathan_shared.messages import DispatchMessage
 
 TASKS = 10_000
 CYCLES = 30
-
-
-def row(
-    name: str, value: float, unit: str, target: float | None = None, lower_is_better: bool = True
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(value, 3),
-        "unit": unit,
-        "target": target,
-        "lower_is_better": lower_is_better,
-    }
 
 
 def p99(values: list[float]) -> float:

@@ -93,7 +93,7 @@ class Event(BaseModel):
     task_id: str | None = Field(default=None, max_length=200)
     occurred_at: datetime
     actor: str = Field(min_length=1, max_length=200)
-    fence: int | None = Field(default=None, ge=0)
+    fence: int | None = Field(default=None, ge=0, le=2**63 - 1)
     payload: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("occurred_at")
@@ -101,7 +101,10 @@ class Event(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("occurred_at must carry a timezone (e.g. 2026-01-01T00:00:00Z)")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("occurred_at is out of range once converted to UTC") from None
 
     @model_validator(mode="after")
     def _contract(self) -> Event:
