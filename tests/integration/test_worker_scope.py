@@ -83,6 +83,14 @@ def run_script(harness: WorkerHarness, script: str, task: str, **config: object)
             id="file-not-in-allowed-paths",
         ),
         pytest.param(
+            "echo evil > src/app.py && git add src/app.py && t=$(git write-tree)"
+            " && c=$(git -c user.name=a -c user.email=a@b commit-tree $t -m fake)"
+            " && git replace HEAD $c && echo ok >> docs/README.md",
+            FOLDER_TASK,
+            "src/app.py",
+            id="replace-object-hides-a-change",
+        ),
+        pytest.param(
             "sed -i 's/Write architecture notes/Changed/' .leviathan/backlog.yaml",
             FOLDER_TASK,
             ".leviathan/backlog.yaml",

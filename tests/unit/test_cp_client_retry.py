@@ -112,3 +112,11 @@ def test_batches_respect_count_and_bytes() -> None:
         for _ in range(5)
     ]
     assert [len(chunk) for chunk in _batches(big)] == [2, 2, 1]
+
+
+@pytest.mark.parametrize("body", [b"<html>proxy error</html>", b'{"target_id": 5}', b"[]"])
+def test_an_unreadable_answer_is_an_unknown_fact(body: bytes) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    client = ControlPlaneClient("http://cp.invalid", "t", transport=transport, retries=0)
+    with pytest.raises(ControlPlaneUnavailable):
+        client.target_state("radix")

@@ -330,3 +330,16 @@ def test_combine_takes_the_larger_count_of_each_pair() -> None:
     assert facts.consecutive_failures == 1
     assert facts.unavailable == ("forge", "backlog")  # in the documented order
     assert facts.unavailable_messages == ("forge: 403", "backlog: gone")
+
+
+def test_combine_names_the_tasks_with_a_running_attempt() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    held = slots.Holders(running={"attempt-from-redis-0a1b2c3d": now, "odd": now}, pr={}, now=now)
+    state = TargetState(
+        target_id="radix",
+        running_attempts=[
+            AttemptSummary(attempt_id="y", target_id="radix", task_id="from-cp", status="running")
+        ],
+    )
+    facts = combine(pause=None, holders=held, state=state, forge_prs=(), unavailable={})
+    assert facts.running_task_ids == {"from-redis", "from-cp"}

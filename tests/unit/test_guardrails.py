@@ -124,6 +124,12 @@ def test_no_eligible_task() -> None:
             cfg(max_open_prs=5),
             ["open_pr_exists"],
         ),
+        (
+            task("a"),
+            Facts(running_task_ids=frozenset({"a"})),
+            cfg(max_running_attempts=3),
+            ["attempt_running"],
+        ),
         (task("a", paths="docs/a.md"), Facts(), cfg(), ["invalid_task"]),
         (task("a", paths="[3]"), Facts(), cfg(), ["invalid_task"]),
         ("  - id: NOPE\n    title: x\n", Facts(), cfg(), ["invalid_task"]),
@@ -185,3 +191,11 @@ def test_ten_thousand_tasks_last_one_eligible() -> None:
     decision = decide(cfg(), backlog(*body), Facts())
     assert decision.task_id == "last"
     assert len(decision.tasks) == 10_000
+
+
+def test_a_running_task_is_not_picked_twice() -> None:
+    tasks = backlog(task("a"), task("b"))
+    facts = Facts(running_task_ids=frozenset({"a"}), running_count=1)
+    decision = decide(cfg(max_running_attempts=2, max_open_prs=2), tasks, facts)
+    assert decision.task_id == "b"
+    assert decision.tasks[0].reasons == ("attempt_running",)

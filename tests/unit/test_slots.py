@@ -190,3 +190,10 @@ def test_fence_floor_keeps_fences_increasing_after_a_lost_counter(
     second = slots.reserve(r, "t", "a2", max_running=5, max_prs=5, lease_seconds=60, fence_floor=3)
     assert second is not None
     assert second.fence == 43
+
+
+def test_hand_edited_pause_expiry_still_pauses(r: fakeredis.FakeRedis) -> None:
+    r.hset(paused_key("radix"), mapping={"reason": "ops", "by": "me", "until": "next tuesday"})
+    state = slots.pause_state(r, "radix")
+    assert state is not None
+    assert (state.reason, state.until) == ("ops", None)

@@ -185,7 +185,7 @@ def parse_task(index: int, item: Any) -> TaskEntry:
     if not isinstance(item, dict):
         return TaskEntry(index, None, problem=f"must be a mapping, got {type(item).__name__}")
     raw_id = item.get("id")
-    if not isinstance(raw_id, str) or not TASK_ID.match(raw_id):
+    if not isinstance(raw_id, str) or not TASK_ID.fullmatch(raw_id):
         problem = (
             "missing 'id'" if raw_id is None else f"id {raw_id!r} must match {TASK_ID.pattern}"
         )
@@ -199,7 +199,7 @@ def parse_task(index: int, item: Any) -> TaskEntry:
     if status is not None and not isinstance(status, str):
         problems.append(f"'status' must be a string, got {type(status).__name__}")
     priority = item.get("priority")
-    if priority is not None and priority not in PRIORITIES:
+    if priority is not None and (not isinstance(priority, str) or priority not in PRIORITIES):
         problems.append(f"'priority' must be one of high, medium, low, got {priority!r}")
     scope = item.get("scope")
     if scope is not None and not isinstance(scope, str):

@@ -76,7 +76,7 @@ class AutonomyConfig(BaseModel):
     @field_validator("target_id", "worker_namespace")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if not DNS_LABEL.match(value):
+        if not DNS_LABEL.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not DNS-safe: use 1-63 lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit"

@@ -6,6 +6,7 @@ key that no other service reads.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 QUEUE_SCHEDULER: Final = "leviathan.scheduler"
@@ -59,3 +60,12 @@ def paused_key(target_id: str) -> str:
 def branch_name(attempt_id: str, engine: str = "backlog-propose") -> str:
     """The agent branch for an attempt: ``agent/<engine>-<attempt_id>``."""
     return f"{BRANCH_PREFIX}{engine}-{attempt_id}"
+
+
+_ATTEMPT_ID = re.compile(r"attempt-(.+)-[0-9a-f]{8}")
+
+
+def task_of_attempt(attempt_id: str) -> str | None:
+    """The task id inside ``attempt-<task>-<8 hex>``, or None for another form."""
+    match = _ATTEMPT_ID.fullmatch(attempt_id)
+    return match.group(1) if match else None

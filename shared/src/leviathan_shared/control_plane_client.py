@@ -218,19 +218,35 @@ class ControlPlaneClient:
     # -- reads and commands -------------------------------------------------
 
     def target_state(self, target_id: str) -> TargetState:
-        response = self._request("GET", f"/v1/targets/{target_id}/state")
-        return TargetState.model_validate(response.json())
+        path = f"/v1/targets/{target_id}/state"
+        try:
+            return TargetState.model_validate(self._json("GET", path))
+        except ValidationError as exc:
+            raise ControlPlaneUnavailable(f"GET {path}: unexpected answer ({exc})") from None
 
     def get_attempt(self, attempt_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = self._request("GET", f"/v1/attempts/{attempt_id}").json()
+        data = self._json("GET", f"/v1/attempts/{attempt_id}")
+        if not isinstance(data, dict):
+            raise ControlPlaneUnavailable(f"GET /v1/attempts/{attempt_id}: not a JSON object")
         return data
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A read's JSON body; an unreadable answer is an unknown fact, not a crash."""
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ControlPlaneUnavailable(f"{method} {path}: answer is not JSON ({exc})") from None
 
     def list_attempts(self, target_id: str | None = None, limit: int = 50) -> list[AttemptSummary]:
         params: dict[str, Any] = {"limit": limit}
         if target_id is not None:
             params["target"] = target_id
-        data = self._request("GET", "/v1/attempts", params=params).json()
-        return [AttemptSummary.model_validate(a) for a in data["attempts"]]
+        data = self._json("GET", "/v1/attempts", params=params)
+        try:
+            return [AttemptSummary.model_validate(a) for a in data["attempts"]]
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise ControlPlaneUnavailable(f"GET /v1/attempts: unexpected answer ({exc})") from None
 
     def reset_breaker(self, target_id: str, reason: str, actor: str) -> None:
         # One id per call: a retry of this call is a duplicate, a new call a new reset.

@@ -37,6 +37,7 @@ class TaskReason(StrEnum):
     PATH_OUT_OF_SCOPE = "path_out_of_scope"
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     OPEN_PR_EXISTS = "open_pr_exists"
+    ATTEMPT_RUNNING = "attempt_running"
     INVALID_TASK = "invalid_task"
 
 
@@ -58,6 +59,7 @@ class Facts:
     open_pr_count: int = 0
     open_pr_task_ids: frozenset[str] = frozenset()
     running_count: int = 0
+    running_task_ids: frozenset[str] = frozenset()
     attempts_per_task: Mapping[str, int] = field(default_factory=dict)
     unavailable: tuple[str, ...] = ()
     unavailable_messages: tuple[str, ...] = ()
@@ -185,6 +187,8 @@ def with_facts(
         messages.append(f"{used}/{config.max_attempts_per_task} attempts used")
     if task_id in facts.open_pr_task_ids:
         reasons.append(TaskReason.OPEN_PR_EXISTS)
+    if task_id in facts.running_task_ids:
+        reasons.append(TaskReason.ATTEMPT_RUNNING)
     if len(reasons) == len(verdict.reasons):
         return verdict
     return TaskVerdict(verdict.name, False, tuple(reasons), tuple(messages))
@@ -274,7 +278,7 @@ def decide(
     if isinstance(backlog, Backlog):
         judgement = judge_backlog(backlog, StaticRules.of(config))
         patched = list(judgement.verdicts)
-        touched = set(facts.open_pr_task_ids).union(facts.attempts_per_task)
+        touched = set(facts.open_pr_task_ids).union(facts.attempts_per_task, facts.running_task_ids)
         for task_id in touched:
             index = judgement.index_by_id.get(task_id)
             if index is not None:

@@ -28,6 +28,10 @@ def _check_chars(path: str) -> None:
         raise ScopeError("empty path")
     if "\\" in path:
         raise ScopeError(f"{path!r}: backslashes are not allowed (use '/')")
+    if path.isascii():  # fast path: in ASCII, only control characters are unprintable
+        if not path.isprintable():
+            raise ScopeError(f"{path!r}: control or invisible characters are not allowed")
+        return
     for char in path:
         if char == "\x00" or unicodedata.category(char) in {"Cc", "Cf"}:
             raise ScopeError(f"{path!r}: control or invisible characters are not allowed")

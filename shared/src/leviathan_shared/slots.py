@@ -311,9 +311,18 @@ def pause_state(redis: Redis, target_id: str) -> PauseState | None:
     if not raw:
         return None
     fields = {_text(k): _text(v) for k, v in raw.items()}
-    until = fields.get("until") or None
     return PauseState(
         reason=fields.get("reason", ""),
         by=fields.get("by", ""),
-        until=datetime.fromisoformat(until) if until else None,
+        until=_parse_until(fields.get("until") or None),
     )
+
+
+def _parse_until(value: str | None) -> datetime | None:
+    """A hand-edited ``until`` that does not parse still means paused (fail closed)."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

@@ -37,7 +37,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id")
-        request_id = given if given and REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         set_request_id(request_id)
         status = 500
         started = time.perf_counter()

@@ -147,25 +147,42 @@ def _dispatch(
         return _finish(
             config, deps, gathered, skip_instead(decision, FULL_REASON[outcome.full], note)
         )
-    created = records.attempt_created(config, task, number, attempt_id, outcome.fence, deps.clock())
+    return _announce_and_send(config, deps, gathered, decision, attempt_id, outcome.fence)
+
+
+def _announce_and_send(
+    config: AutonomyConfig,
+    deps: CycleDeps,
+    gathered: Gathered,
+    decision: Decision,
+    attempt_id: str,
+    fence: int,
+) -> CycleOutcome:
+    task, number, target = decision.task, decision.attempt_number, config.target_id
+    assert task is not None and task.id is not None and number is not None
     try:
+        created = records.attempt_created(config, task, number, attempt_id, fence, deps.clock())
         deps.control_plane.post_event(created)
+        message = DispatchMessage(
+            target_id=target,
+            task_id=task.id,
+            attempt_id=attempt_id,
+            attempt_number=number,
+            fence=fence,
+            created_event=created.wire(),
+        )
+        sent = _send(deps, message, created)
     except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
         _release(deps, target, attempt_id)
         skip = skip_instead(decision, unavailable_reason("control_plane"), str(exc))
         return _finish(config, deps, gathered, skip)
-    message = DispatchMessage(
-        target_id=target,
-        task_id=task.id,
-        attempt_id=attempt_id,
-        attempt_number=number,
-        fence=outcome.fence,
-        created_event=created.wire(),
-    )
-    sent = _send(deps, message, created)
+    except BaseException:
+        # Nothing was sent: the reservation must not outlive this failed tick.
+        _release(deps, target, attempt_id)
+        raise
     if not sent:
         _release(deps, target, attempt_id)
-    return _finish(config, deps, gathered, decision, Dispatched(attempt_id, outcome.fence, sent))
+    return _finish(config, deps, gathered, decision, Dispatched(attempt_id, fence, sent))
 
 
 def _send(deps: CycleDeps, message: DispatchMessage, created: Event) -> bool:

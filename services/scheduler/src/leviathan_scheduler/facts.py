@@ -19,7 +19,7 @@ from leviathan_shared import slots
 from leviathan_shared.backlog import Backlog, BacklogError
 from leviathan_shared.backlog_source import BacklogUnavailable
 from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import BACKLOG_PATH
+from leviathan_shared.constants import BACKLOG_PATH, task_of_attempt
 from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
 from leviathan_shared.forge.base import ForgeUnavailable, PullRequestInfo
 from leviathan_shared.guardrails import FACT_SOURCES, Facts
@@ -63,6 +63,9 @@ def combine(
     )
     pr_tasks = {pr.task_id for pr in forge_prs or () if pr.task_id}
     pr_tasks |= {pr.task_id for pr in (state.open_prs if state else ()) if pr.task_id}
+    running_tasks = {a.task_id for a in (state.running_attempts if state else ()) if a.task_id}
+    running_tasks |= {task_of_attempt(a) or "" for a in (holders.running if holders else ())}
+    running_tasks.discard("")
     order = sorted(unavailable, key=FACT_SOURCES.index)
     return Facts(
         paused=pause is not None,
@@ -72,6 +75,7 @@ def combine(
         open_pr_count=open_prs,
         open_pr_task_ids=frozenset(pr_tasks),
         running_count=running,
+        running_task_ids=frozenset(running_tasks),
         attempts_per_task=dict(state.attempts_per_task) if state else {},
         unavailable=tuple(order),
         unavailable_messages=tuple(unavailable[k] for k in order),

@@ -67,8 +67,8 @@ def _readable_ids(raw: object) -> dict[str, str]:
     if not isinstance(raw, dict):
         return {}
     checks: dict[str, Callable[[str], bool]] = {
-        "target_id": lambda v: re.match(_TARGET_PATTERN, v) is not None,
-        "attempt_id": lambda v: re.match(ID_PATTERN, v) is not None,
+        "target_id": lambda v: re.fullmatch(_TARGET_PATTERN, v) is not None,
+        "attempt_id": lambda v: re.fullmatch(ID_PATTERN, v) is not None,
         "task_id": lambda v: 0 < len(v) <= _TASK_ID_MAX,
     }
     return {

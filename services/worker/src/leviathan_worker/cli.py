@@ -38,6 +38,7 @@ from leviathan_shared.forge.factory import make_forge
 from leviathan_shared.git_auth import is_http_url, secret_value
 from leviathan_worker.engines import EngineError, make_engine
 from leviathan_worker.failure import AttemptFailure
+from leviathan_worker.hardening import make_undumpable
 from leviathan_worker.report import Console, Reporter
 from leviathan_worker.runner import AttemptArgs, WorkerContext, run_attempt
 
@@ -212,6 +213,7 @@ def run(
 ) -> None:
     """Run one attempt: clone, change, verify, push the agent/ branch, open the PR."""
     args = AttemptArgs(target, task, attempt, fence)
+    make_undumpable()
     raise typer.Exit(start(args, os.environ.get(ENV_CREATED_EVENT)))
 
 

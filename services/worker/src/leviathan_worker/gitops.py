@@ -41,6 +41,9 @@ def environment(url: str = "", token: SecretStr | str | None = None) -> dict[str
     env = git_env(url, token)
     env["GIT_CONFIG_NOSYSTEM"] = "1"
     env["GIT_CONFIG_GLOBAL"] = os.devnull
+    # A change command could plant refs/replace/* so that diffs show one tree and
+    # commits carry another; the worker never honours replacement objects.
+    env["GIT_NO_REPLACE_OBJECTS"] = "1"
     return env
 
 

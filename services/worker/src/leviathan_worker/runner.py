@@ -31,7 +31,12 @@ from leviathan_worker.evidence import Evidence, commit_message, pr_body, pr_titl
 from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.gitops import GitFailed
 from leviathan_worker.report import Console, Reporter, banner
-from leviathan_worker.verify import VerifyResult, scratch_listing, verify_checkout
+from leviathan_worker.verify import (
+    VerifyResult,
+    committed_changes,
+    scratch_listing,
+    verify_checkout,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,7 @@ class AttemptRun:
         outside = self._change(checkout, task)
         verified = self._verify(checkout, task, outside)
         sha = self._commit(checkout, task)
+        self._recheck_commit(checkout, sha, verified)
         publisher = publish.Publisher(
             checkout=checkout,
             url=self.config.target_repo_url,
@@ -248,6 +254,17 @@ class AttemptRun:
             task, self.args.task_id, self.args.attempt_id, self.ctx.engine.name
         )
         return publish.commit_change(checkout, message, self.created.occurred_at)
+
+    def _recheck_commit(self, checkout: Checkout, sha: str, verified: VerifyResult) -> None:
+        """The commit must carry exactly the verified change, nothing slipped in since."""
+        committed = committed_changes(checkout, sha)
+        if set(committed) != set(verified.changes):
+            extra = sorted({c.path for c in committed} ^ set(verified.paths))
+            raise AttemptFailure(
+                FailureReason.SCOPE_VIOLATION,
+                "the commit differs from the verified change: " + ", ".join(extra or ["content"]),
+                paths=extra,
+            )
 
     def _pr_body(self, task: TaskEntry, verified: VerifyResult) -> str:
         return pr_body(

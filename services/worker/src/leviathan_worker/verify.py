@@ -203,3 +203,13 @@ def verify_checkout(
         backlog=backlog,
         outside=outside,
     )
+
+
+def committed_changes(checkout: Checkout, sha: str) -> list[PathChange]:
+    """What the commit itself changes against the cloned commit (what the push carries)."""
+    repo, base = checkout.repo, checkout.base_sha
+    raw = gitops.run(
+        repo, "diff", "--raw", "-z", "--no-renames", "--no-ext-diff", base, sha,
+        action="listing the committed paths",
+    )  # fmt: skip
+    return parse_raw_diff(raw)

@@ -92,7 +92,7 @@ class LocalExecutor:
         self._children: list[subprocess.Popen[bytes]] = []
 
     def attempt_dir(self, attempt_id: str) -> Path:
-        if not _ATTEMPT_ID.match(attempt_id):
+        if not _ATTEMPT_ID.fullmatch(attempt_id):
             raise ValueError(f"not a valid attempt id: {attempt_id!r}")
         return self.run_dir / attempt_id
 

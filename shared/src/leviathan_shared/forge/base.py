@@ -42,7 +42,7 @@ _ATTEMPT_IN_BRANCH = re.compile(r"^agent/[a-z0-9-]+?-(attempt-(.+)-[0-9a-f]{8})$
 
 def attempt_from_branch(branch: str) -> tuple[str | None, str | None]:
     """``agent/backlog-propose-attempt-<task>-<8 hex>`` -> (attempt_id, task_id)."""
-    match = _ATTEMPT_IN_BRANCH.match(branch)
+    match = _ATTEMPT_IN_BRANCH.fullmatch(branch)
     if not match:
         return None, None
     return match.group(1), match.group(2)
