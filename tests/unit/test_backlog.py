@@ -55,7 +55,7 @@ def test_empty_task_list_is_valid() -> None:
         ),
         ("  - id: t2\n    title: x\n    priority: urgent\n", "'priority' must be one of"),
         ("  - id: t2\n    title: x\n    priority: [high]\n", "'priority' must be one of"),
-        ("  - id: \"t2\\n\"\n    title: x\n", "must match"),
+        ('  - id: "t2\\n"\n    title: x\n', "must match"),
         ("  - id: t2\n    title: x\n    status: 3\n", "'status' must be a string"),
         ("  - id: t2\n    title: x\n    dependencies: a\n", "'dependencies' must be a list"),
     ],
