@@ -32,7 +32,7 @@ from tests.support.postgres import throwaway_database, unreachable_reason
 from tests.support.servers import free_port, wait_for_port
 
 from bench.rows import row
-from leviathan_control_plane.app import create_app
+from leviathan_control_plane.app import create_app, freeze_startup_heap
 from leviathan_control_plane.database import make_engine, migrate
 from leviathan_control_plane.settings import ControlPlaneSettings
 from leviathan_control_plane.store import EventStore
@@ -120,7 +120,9 @@ def take(stream: Iterator[Event], count: int) -> list[Event]:
 
 
 def _serve(settings: ControlPlaneSettings, port: int) -> None:
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(settings)
+    freeze_startup_heap()  # as ``leviathan-control-plane serve`` does
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -61,3 +62,15 @@ def create_app(
     app.add_middleware(RequestContext, metrics=metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def freeze_startup_heap() -> None:
+    """Move the objects built at start-up out of the collector's sight.
+
+    A batch of a thousand events keeps tens of thousands of objects alive for a
+    moment, which triggers full collections; each one would walk every module,
+    model and mapper loaded at start-up (over 100 ms) though none of them is
+    garbage. Call once in a server process, after the app is built.
+    """
+    gc.collect()
+    gc.freeze()

@@ -15,9 +15,13 @@ from leviathan_shared.events import Event
 GENESIS_HASH = "0" * 64
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(data: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 kept: one text per value."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return CANONICAL.encode(data)
 
 
 def event_body(event: Event) -> str:

@@ -8,7 +8,7 @@ import sys
 
 import uvicorn
 
-from leviathan_control_plane.app import create_app
+from leviathan_control_plane.app import create_app, freeze_startup_heap
 from leviathan_control_plane.database import make_engine, migrate
 from leviathan_control_plane.logs import configure_logging
 from leviathan_control_plane.settings import ControlPlaneSettings, SettingsError
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"leviathan-control-plane: {exc}", file=sys.stderr)
         return 2
+    freeze_startup_heap()
     log.info("control plane listening on %s:%s", args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0

@@ -39,6 +39,9 @@ from leviathan_shared.events import Event
 
 CHUNK = 500
 RETRIES = 3
+# Batch reads are lookups by key; a cached plan made while a table was small may scan
+# it whole and compare every row with every id (10x slower once it has grown).
+INDEX_LOOKUPS = "SET LOCAL enable_seqscan = off"
 ATTEMPT_FIELDS = [c.name for c in schema.attempts.columns]
 PULL_FIELDS = [c.name for c in schema.pull_requests.columns]
 
@@ -103,6 +106,8 @@ class EventStore:
         with self.engine.connect() as plain:
             conn = plain.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
+                if not self._sqlite:
+                    conn.exec_driver_sql(INDEX_LOOKUPS)
                 work = self._load(conn, events)
                 outcomes: list[Appended | Refused] = []
                 for index, (event, body) in enumerate(zip(events, bodies, strict=True)):
