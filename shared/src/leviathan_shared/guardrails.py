@@ -246,14 +246,19 @@ def judge_backlog(backlog: Backlog, rules: StaticRules) -> StaticJudgement:
     cached = backlog.memo.get(rules)
     if isinstance(cached, StaticJudgement):
         return cached
-    statuses = {t.id: t.status for t in backlog.tasks if t.id is not None}
-    with _collector_paused():
-        verdicts = tuple([static_verdict(task, rules, statuses) for task in backlog.tasks])
-    judgement = StaticJudgement(
-        verdicts=verdicts,
-        index_by_id={t.id: i for i, t in enumerate(backlog.tasks) if t.id is not None},
-        eligible=tuple(i for i, v in enumerate(verdicts) if v.eligible),
+    tasks = backlog.tasks
+    statuses: Mapping[str, str | None] = (
+        {t.id: t.status for t in tasks if t.id is not None}
+        if rules.allow_completed_dependencies
+        else {}
     )
+    with _collector_paused():
+        verdicts = tuple([static_verdict(task, rules, statuses) for task in tasks])
+        judgement = StaticJudgement(
+            verdicts=verdicts,
+            index_by_id={t.id: i for i, t in enumerate(tasks) if t.id is not None},
+            eligible=tuple([i for i, v in enumerate(verdicts) if v[1]]),
+        )
     backlog.memo[rules] = judgement
     return judgement
 
