@@ -14,6 +14,7 @@ where its ``file://`` URL points.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import subprocess
@@ -100,6 +101,7 @@ class LocalForge:
         self.store_dir = Path(store_dir)
         self.base_url = (base_url or f"file://{self.store_dir.resolve()}").rstrip("/")
         self._db = self.store_dir / "pulls.sqlite3"
+        self._initialised = False
 
     # ---- Forge protocol ------------------------------------------------------
     def open_agent_prs(self) -> list[PullRequestInfo]:
@@ -240,13 +242,29 @@ class LocalForge:
         except (OSError, sqlite3.Error) as exc:
             raise ForgeUnavailable(f"cannot open the local forge store {self._db}: {exc}") from None
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            if not self._initialised:
+                self._initialise(db)
             yield db
         except sqlite3.Error as exc:
             raise ForgeUnavailable(f"local forge store {self._db}: {exc}") from None
         finally:
             db.close()
+
+    def _initialise(self, db: sqlite3.Connection) -> None:
+        """WAL mode and the schema, set up by one process at a time.
+
+        Switching the journal mode needs an exclusive lock that SQLite does not
+        wait for, so processes opening a new store at once would see "database
+        is locked"; a file lock serialises the one-time setup instead.
+        """
+        with (self.store_dir / ".init.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        self._initialised = True
 
     def _row(self, db: sqlite3.Connection, number: int) -> _Row:
         row = db.execute(_SELECT + " WHERE number = ?", (number,)).fetchone()
