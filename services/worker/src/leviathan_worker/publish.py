@@ -56,6 +56,17 @@ def guard_branch(branch: str, target_branch: str) -> str:
     return f"refs/heads/{branch}"
 
 
+def _push_ref(
+    checkout: Checkout, url: str, token: SecretStr | None, refspec: str, action: str
+) -> None:
+    """One ``git push`` of ``refspec`` to the target's remote (raises GitFailed)."""
+    remote = clone_url(url)
+    gitops.run(
+        checkout.repo, "push", "--porcelain", "--no-verify", remote, refspec,
+        action=action, env=gitops.environment(remote, token), token=token,
+    )  # fmt: skip
+
+
 def push_branch(
     checkout: Checkout,
     url: str,
@@ -66,12 +77,8 @@ def push_branch(
 ) -> None:
     """Push ``sha`` to the attempt's branch (forced: the branch belongs to this attempt)."""
     ref = guard_branch(branch, target_branch)
-    remote = clone_url(url)
     try:
-        gitops.run(
-            checkout.repo, "push", "--porcelain", "--no-verify", remote, f"+{sha}:{ref}",
-            action=f"pushing {branch}", env=gitops.environment(remote, token), token=token,
-        )  # fmt: skip
+        _push_ref(checkout, url, token, f"+{sha}:{ref}", f"pushing {branch}")
     except GitFailed as exc:
         raise AttemptFailure(FailureReason.PUSH_REJECTED, str(exc), branch=branch) from None
 
@@ -81,12 +88,8 @@ def delete_branch(
 ) -> str | None:
     """Remove the pushed branch again; returns a problem description, or None when done."""
     ref = guard_branch(branch, target_branch)
-    remote = clone_url(url)
     try:
-        gitops.run(
-            checkout.repo, "push", "--porcelain", "--no-verify", remote, f":{ref}",
-            action=f"deleting {branch}", env=gitops.environment(remote, token), token=token,
-        )  # fmt: skip
+        _push_ref(checkout, url, token, f":{ref}", f"deleting {branch}")
     except GitFailed as exc:
         return str(exc)
     return None
