@@ -263,15 +263,6 @@ def judge_backlog(backlog: Backlog, rules: StaticRules) -> StaticJudgement:
     return judgement
 
 
-def judge_task(
-    task: TaskEntry, config: AutonomyConfig, facts: Facts, backlog: Backlog
-) -> TaskVerdict:
-    """One task's full verdict (used by tests and tools; decide() batches this)."""
-    statuses = {t.id: t.status for t in backlog.tasks if t.id is not None}
-    verdict = static_verdict(task, StaticRules.of(config), statuses)
-    return verdict if task.id is None else with_facts(verdict, task.id, config, facts)
-
-
 def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, list[str], bool]:
     """The first cycle-level reason that applies, in the documented order."""
     tripped = facts.consecutive_failures >= config.circuit_breaker_failures
