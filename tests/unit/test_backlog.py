@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from leviathan_shared.backlog import MAX_BACKLOG_BYTES, BacklogError, parse_backlog
+from leviathan_shared.backlog import MAX_BACKLOG_BYTES, Backlog, BacklogError, parse_backlog
 
 
 def one(extra: str) -> str:
@@ -133,3 +135,23 @@ def test_unicode_titles_and_unknown_keys_are_kept() -> None:
     task = parse_backlog(text).tasks[1]
     assert task.title == "Überblick – ✓"
     assert task.raw["last_attempt_id"] == "x"
+
+
+def test_positions_index_usable_ids_and_get_skips_broken_tasks() -> None:
+    text = (
+        "tasks:\n  - id: a\n    title: A\n  - title: no id\n"
+        "  - id: c\n    title: 3\n  - id: d\n    title: D\n"
+    )
+    backlog = parse_backlog(text)
+    assert dict(backlog.positions) == {"a": 0, "c": 2, "d": 3}
+    assert backlog.get("d") is backlog.tasks[3]
+    assert backlog.get("c") is None  # its title is not a string: kept, never run
+    assert backlog.get("ghost") is None
+    assert Backlog(backlog.tasks).positions == backlog.positions
+
+
+def test_compared_paths_follow_the_allowed_paths() -> None:
+    task = parse_backlog(one("")).tasks[0]
+    assert task.compared_paths == ("docs/a.md",)
+    moved = dataclasses.replace(task, allowed_paths=("./docs//b.md", "../x", "docs/"))
+    assert moved.compared_paths == ("docs/b.md", None, "docs/")

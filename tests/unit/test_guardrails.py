@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from leviathan_shared.backlog import Backlog, BacklogError, parse_backlog
+from leviathan_shared.backlog import Backlog, BacklogError, parse_backlog, parse_task
 from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.guardrails import CycleReason, Facts, TaskReason, decide
+from leviathan_shared.guardrails import CycleReason, Facts, decide
+from leviathan_shared.scope import plan_violations
+from leviathan_shared.verdicts import StaticRules, TaskReason, static_verdict
 
 BASE: dict[str, Any] = {"target_id": "radix", "target_repo_url": "https://github.com/o/radix.git"}
 
@@ -116,6 +120,18 @@ def test_no_eligible_task() -> None:
         (task("a", paths="[/docs/a.md]"), Facts(), cfg(), ["path_out_of_scope"]),
         (task("a", paths="[docs/a.md, src/b.py]"), Facts(), cfg(), ["path_out_of_scope"]),
         (task("a", paths="[src/a.py]"), Facts(), cfg(allowed_path_prefixes=["src"]), []),
+        (task("a", paths="[docs]"), Facts(), cfg(), []),
+        (task("a", paths="[docs/]"), Facts(), cfg(), []),
+        (task("a", paths="[./docs//a.md]"), Facts(), cfg(), []),
+        (task("a", paths="[docs/../src/a.py]"), Facts(), cfg(), ["path_out_of_scope"]),
+        (task("a", paths="[docsx]"), Facts(), cfg(), ["path_out_of_scope"]),
+        (task("a", paths="[Docs/a.md]"), Facts(), cfg(), ["path_out_of_scope"]),
+        (
+            task("a", paths="[docsx/a.md]"),
+            Facts(),
+            cfg(allowed_path_prefixes=["docs"]),
+            ["path_out_of_scope"],
+        ),
         (task("a"), Facts(attempts_per_task={"a": 2}), cfg(), ["attempts_exhausted"]),
         (task("a"), Facts(attempts_per_task={"a": 1}), cfg(), []),
         (
@@ -199,3 +215,48 @@ def test_a_running_task_is_not_picked_twice() -> None:
     decision = decide(cfg(max_running_attempts=2, max_open_prs=2), tasks, facts)
     assert decision.task_id == "b"
     assert decision.tasks[0].reasons == ("attempt_running",)
+
+
+def test_rules_normalise_prefixes_whoever_builds_them() -> None:
+    """The verdict's plain ``startswith`` is boundary-safe only on '/'-ended prefixes."""
+    rules = StaticRules(("docs", "./.leviathan//"), allow_completed_dependencies=False)
+    assert rules.prefixes == ("docs/", ".leviathan/")
+    look_alike = parse_task(0, {"id": "a", "title": "a", "ready": True, "allowed_paths": ["docsx"]})
+    assert static_verdict(look_alike, rules, {}).reasons == ("path_out_of_scope",)
+
+
+def test_scope_messages_keep_the_order_of_allowed_paths() -> None:
+    entry = task("a", paths="[src/a.py, '../b.md', docs/c.md, /etc/d]")
+    messages = decide(cfg(), backlog(entry), Facts()).tasks[0].messages
+    assert [m.split(" is ")[0] for m in messages] == ["'src/a.py'", "'../b.md'", "'/etc/d'"]
+    assert "not a safe relative path" in messages[1]
+    assert messages[0].endswith("is outside .leviathan/, docs/")
+
+
+def test_memoised_verdicts_still_take_each_ticks_facts() -> None:
+    tasks = backlog(task("a"), task("b"))
+    first = decide(cfg(), tasks, Facts(attempts_per_task={"a": 2}))
+    assert (first.task_id, first.tasks[0].reasons) == ("b", ("attempts_exhausted",))
+    again = decide(cfg(), tasks, Facts())
+    assert (again.task_id, again.tasks[0].reasons) == ("a", ())
+    fresh = decide(cfg(), Backlog(tasks.tasks), Facts(attempts_per_task={"a": 2}))
+    assert fresh.tasks == first.tasks
+
+
+segment = st.text(alphabet=st.characters(codec="utf-8"), min_size=0, max_size=6)
+raw_path = st.lists(
+    st.one_of(segment, st.sampled_from(["..", ".", "", "docs", "docsx", ".leviathan"])),
+    min_size=1,
+    max_size=5,
+).map("/".join)
+
+
+@given(st.lists(raw_path, min_size=1, max_size=3))
+def test_verdict_scope_agrees_with_the_plan_check(paths: list[str]) -> None:
+    """The fast check on parse-time paths says what scope.plan_violations says."""
+    config = cfg()
+    entry = parse_task(0, {"id": "a", "title": "a", "ready": True, "allowed_paths": paths})
+    verdict = static_verdict(entry, StaticRules.of(config), {})
+    expected = bool(plan_violations(paths, config.allowed_path_prefixes))
+    assert ("path_out_of_scope" in verdict.reasons) is expected
+    assert verdict.eligible is not expected

@@ -8,11 +8,13 @@ backlog invalid because the choice between two tasks of one id is ambiguous.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import yaml
+
+from leviathan_shared.scope import ScopeError, normalize_path
 
 try:  # Rust parser: ~20x faster than PyYAML, YAML 1.2 booleans, alias limits built in
     import yaml_rs
@@ -29,6 +31,7 @@ MAX_EXPANDED_NODES: Final = 2_000_000
 TASK_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 PRIORITIES: Final = frozenset({"high", "medium", "low"})
 STATUSES: Final = ("pending", "in_progress", "completed", "blocked")
+_NOT_TRUE: Final = "ready is not true"
 
 
 class _Loader(_BaseLoader):
@@ -66,6 +69,13 @@ class TaskEntry:
     acceptance_criteria: tuple[str, ...] = ()
     problem: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Each allowed path as the scope check compares it (None: unsafe). It does not
+    # depend on the configuration, so it is worked out once per entry, not per decision.
+    compared_paths: tuple[str | None, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        compared = tuple([_compared(p) for p in self.allowed_paths])
+        object.__setattr__(self, "compared_paths", compared)
 
     @property
     def name(self) -> str | int:
@@ -81,15 +91,40 @@ class TaskEntry:
 class Backlog:
     tasks: tuple[TaskEntry, ...]
     source: str = "backlog.yaml"
+    # Task id -> index in ``tasks``; parse_backlog builds it while looking for
+    # duplicate ids, so decisions need not walk the backlog again for it.
+    positions: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     # Derived results keyed by the rules that produced them (see guardrails.judge_backlog).
     memo: dict[Hashable, object] = field(default_factory=dict, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.tasks and not self.positions:
+            positions, _ = _positions(self.tasks)
+            object.__setattr__(self, "positions", positions)
+
     def get(self, task_id: str) -> TaskEntry | None:
-        return next((t for t in self.tasks if t.id == task_id and t.problem is None), None)
+        index = self.positions.get(task_id)
+        task = None if index is None else self.tasks[index]
+        return task if task is not None and task.problem is None else None
 
     @property
     def problems(self) -> list[str]:
         return [f"task {t.name}: {t.problem}" for t in self.tasks if t.problem]
+
+
+def _positions(tasks: Sequence[TaskEntry]) -> tuple[dict[str, int], set[str]]:
+    """Each usable id's index (the first one wins) and the ids seen more than once."""
+    positions: dict[str, int] = {}
+    duplicates: set[str] = set()
+    for index, task in enumerate(tasks):
+        task_id = task.id
+        if task_id is None:
+            continue
+        if task_id in positions:
+            duplicates.add(task_id)
+        else:
+            positions[task_id] = index
+    return positions, duplicates
 
 
 def _mark(exc: yaml.YAMLError) -> str:
@@ -172,11 +207,18 @@ def _string_list(value: Any, key: str) -> tuple[tuple[str, ...], str | None]:
     return tuple(value), None
 
 
+def _compared(path: str) -> str | None:
+    try:
+        return normalize_path(path)
+    except ScopeError:
+        return None
+
+
 def _ready(value: Any) -> tuple[bool, str | None]:
     if value is True:
         return True, None
     if value is None or value is False:
-        return False, "ready is not true"
+        return False, _NOT_TRUE
     return False, f"ready is {type(value).__name__} {value!r}, not the YAML boolean true"
 
 
@@ -225,16 +267,6 @@ def parse_task(index: int, item: Any) -> TaskEntry:
     )
 
 
-def _duplicates(tasks: list[TaskEntry]) -> Iterator[str]:
-    seen: set[str] = set()
-    for task in tasks:
-        if task.id is None:
-            continue
-        if task.id in seen:
-            yield task.id
-        seen.add(task.id)
-
-
 def parse_backlog(data: bytes | str, source: str = "backlog.yaml") -> Backlog:
     """Parse a whole backlog; raises BacklogError when the file as a whole is unusable."""
     document = load_yaml(data, source)
@@ -249,10 +281,10 @@ def parse_backlog(data: bytes | str, source: str = "backlog.yaml") -> Backlog:
     if not isinstance(items, list):
         raise BacklogError(f"{source}: 'tasks' must be a list, got {type(items).__name__}")
     tasks = [parse_task(i, item) for i, item in enumerate(items)]
-    dupes = sorted(set(_duplicates(tasks)))
-    if dupes:
+    positions, duplicates = _positions(tasks)
+    if duplicates:
         raise BacklogError(
-            f"{source}: duplicate task ids {', '.join(dupes)}; "
+            f"{source}: duplicate task ids {', '.join(sorted(duplicates))}; "
             "every id must be unique (the choice would be ambiguous)"
         )
-    return Backlog(tuple(tasks), source)
+    return Backlog(tuple(tasks), source, positions)

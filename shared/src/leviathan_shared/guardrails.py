@@ -8,17 +8,13 @@ gets all of its own reasons so an operator sees everything to fix at once.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
-from typing import NamedTuple
 
 from leviathan_shared.backlog import Backlog, BacklogError, TaskEntry
 from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.scope import ScopeError, normalize_path, normalize_prefix, within_prefixes
+from leviathan_shared.verdicts import StaticRules, TaskReason, TaskVerdict, judge_backlog
 
 
 class CycleReason(StrEnum):
@@ -29,19 +25,6 @@ class CycleReason(StrEnum):
     MAX_RUNNING_ATTEMPTS = "max_running_attempts"
     BACKLOG_INVALID = "backlog_invalid"
     NO_ELIGIBLE_TASK = "no_eligible_task"
-
-
-class TaskReason(StrEnum):
-    NOT_READY = "not_ready"
-    STATUS_NOT_PENDING = "status_not_pending"
-    HAS_DEPENDENCIES = "has_dependencies"
-    DEPENDENCIES_NOT_COMPLETED = "dependencies_not_completed"
-    NO_ALLOWED_PATHS = "no_allowed_paths"
-    PATH_OUT_OF_SCOPE = "path_out_of_scope"
-    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
-    OPEN_PR_EXISTS = "open_pr_exists"
-    ATTEMPT_RUNNING = "attempt_running"
-    INVALID_TASK = "invalid_task"
 
 
 FACT_SOURCES = ("forge", "control_plane", "redis", "backlog")
@@ -66,15 +49,6 @@ class Facts:
     attempts_per_task: Mapping[str, int] = field(default_factory=dict)
     unavailable: tuple[str, ...] = ()
     unavailable_messages: tuple[str, ...] = ()
-
-
-class TaskVerdict(NamedTuple):
-    """One task's verdict; a NamedTuple because a backlog makes one per task per change."""
-
-    name: str | int
-    eligible: bool
-    reasons: tuple[str, ...]
-    messages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,86 +86,6 @@ class Decision:
         }
 
 
-@lru_cache(maxsize=262_144)
-def scope_problems(paths: tuple[str, ...], prefixes: tuple[str, ...]) -> tuple[str, ...]:
-    """Why a task's allowed paths are out of scope (empty = in scope).
-
-    Cached per (paths, prefixes): every tick re-judges the same backlog.
-    """
-    problems = []
-    for raw in paths:
-        try:
-            path = normalize_path(raw)
-        except ScopeError:
-            problems.append(f"{raw!r} is not a safe relative path")
-            continue
-        if not within_prefixes(path, prefixes):
-            problems.append(f"{raw!r} is outside {', '.join(prefixes)}")
-    return tuple(problems)
-
-
-@dataclass(frozen=True, slots=True)
-class StaticRules:
-    """The part of the rules that depends on config and backlog only, not on this tick."""
-
-    prefixes: tuple[str, ...]
-    allow_completed_dependencies: bool
-
-    @classmethod
-    def of(cls, config: AutonomyConfig) -> StaticRules:
-        return cls(
-            prefixes=tuple(normalize_prefix(p) for p in config.allowed_path_prefixes),
-            allow_completed_dependencies=config.allow_completed_dependencies,
-        )
-
-
-# Plain strings for the hot loop: enum attribute lookups cost more than the checks.
-_INVALID = (TaskReason.INVALID_TASK.value,)
-_NOT_READY = TaskReason.NOT_READY.value
-_NOT_PENDING = TaskReason.STATUS_NOT_PENDING.value
-_HAS_DEPS = TaskReason.HAS_DEPENDENCIES.value
-_DEPS_OPEN = TaskReason.DEPENDENCIES_NOT_COMPLETED.value
-_NO_PATHS = TaskReason.NO_ALLOWED_PATHS.value
-_OUT_OF_SCOPE = TaskReason.PATH_OUT_OF_SCOPE.value
-
-
-def static_verdict(
-    task: TaskEntry, rules: StaticRules, statuses: Mapping[str, str | None]
-) -> TaskVerdict:
-    """The reasons that do not depend on this tick's facts (all but attempts and PRs)."""
-    if task.problem is not None:
-        name = task.index if task.id is None else task.id
-        return TaskVerdict(name, False, _INVALID, (task.problem,))
-    reasons: list[str] = []
-    messages: list[str] = []
-    if not task.ready:
-        reasons.append(_NOT_READY)
-        messages.append(task.ready_note or "ready is not true")
-    status = task.status
-    if status is not None and status != "pending":
-        reasons.append(_NOT_PENDING)
-        messages.append(f"status is {status!r}; only 'pending' (or no status) is picked")
-    if task.dependencies:
-        if not rules.allow_completed_dependencies:
-            reasons.append(_HAS_DEPS)
-        else:
-            open_deps = [d for d in task.dependencies if statuses.get(d, "") != "completed"]
-            if open_deps:
-                reasons.append(_DEPS_OPEN)
-                messages.append(f"not completed (or unknown): {', '.join(open_deps)}")
-    paths = task.allowed_paths
-    if not paths:
-        reasons.append(_NO_PATHS)
-    else:
-        problems = scope_problems(paths, rules.prefixes)
-        if problems:
-            reasons.append(_OUT_OF_SCOPE)
-            messages.extend(problems)
-    if not reasons:
-        return TaskVerdict(task.id or task.index, True, (), ())
-    return TaskVerdict(task.id or task.index, False, tuple(reasons), tuple(messages))
-
-
 def with_facts(
     verdict: TaskVerdict, task_id: str, config: AutonomyConfig, facts: Facts
 ) -> TaskVerdict:
@@ -210,57 +104,6 @@ def with_facts(
     if len(reasons) == len(verdict.reasons):
         return verdict
     return TaskVerdict(verdict.name, False, tuple(reasons), tuple(messages))
-
-
-@dataclass(frozen=True, slots=True)
-class StaticJudgement:
-    verdicts: tuple[TaskVerdict, ...]
-    index_by_id: Mapping[str, int]
-    eligible: tuple[int, ...]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while one verdict per task is built.
-
-    The verdicts hold no reference cycles, but with 100,000 tasks alive every
-    full collection triggered by the allocations walks the whole backlog again,
-    which made the judgement grow quadratically. Reference counting still frees
-    memory meanwhile; the collector's previous state is restored.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def judge_backlog(backlog: Backlog, rules: StaticRules) -> StaticJudgement:
-    """Static verdicts for every task, memoised on the backlog.
-
-    The scheduler re-decides the same parsed backlog on every tick (it is
-    re-parsed only when its blob changes), so only the facts part is redone.
-    """
-    cached = backlog.memo.get(rules)
-    if isinstance(cached, StaticJudgement):
-        return cached
-    tasks = backlog.tasks
-    statuses: Mapping[str, str | None] = (
-        {t.id: t.status for t in tasks if t.id is not None}
-        if rules.allow_completed_dependencies
-        else {}
-    )
-    with _collector_paused():
-        verdicts = tuple([static_verdict(task, rules, statuses) for task in tasks])
-        judgement = StaticJudgement(
-            verdicts=verdicts,
-            index_by_id={t.id: i for i, t in enumerate(tasks) if t.id is not None},
-            eligible=tuple([i for i, v in enumerate(verdicts) if v[1]]),
-        )
-    backlog.memo[rules] = judgement
-    return judgement
 
 
 def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, list[str], bool]:
@@ -310,14 +153,20 @@ def decide(
     chosen: TaskEntry | None = None
     if isinstance(backlog, Backlog):
         judgement = judge_backlog(backlog, StaticRules.of(config))
-        patched = list(judgement.verdicts)
+        verdicts = judgement.verdicts
         touched = set(facts.open_pr_task_ids).union(facts.attempts_per_task, facts.running_task_ids)
-        for task_id in touched:
-            index = judgement.index_by_id.get(task_id)
-            if index is not None:
-                patched[index] = with_facts(patched[index], task_id, config, facts)
-        verdicts = tuple(patched)
-        chosen = next((backlog.tasks[i] for i in judgement.eligible if patched[i].eligible), None)
+        positions = backlog.positions
+        changes = {
+            positions[task_id]: with_facts(verdicts[positions[task_id]], task_id, config, facts)
+            for task_id in touched
+            if task_id in positions
+        }
+        if changes:
+            patched = list(verdicts)
+            for index, verdict in changes.items():
+                patched[index] = verdict
+            verdicts = tuple(patched)
+        chosen = next((backlog.tasks[i] for i in judgement.eligible if verdicts[i].eligible), None)
     if reason is None and isinstance(backlog, BacklogError):
         reason, messages = CycleReason.BACKLOG_INVALID, [str(backlog)]
     if reason is None and backlog is None:
