@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from celery.schedules import crontab
 from tests.support.scheduler_fakes import make_world
 
-from leviathan_scheduler.schedule import beat_schedule, schedule_override
+from leviathan_scheduler.schedule import (
+    beat_schedule,
+    is_target_entry,
+    schedule_changes,
+    schedule_override,
+)
 from leviathan_scheduler.status import next_tick, parse_duration, render, target_status
 from leviathan_shared import slots
-from leviathan_shared.config import AutonomyConfig, ConfigError
+from leviathan_shared.config import AutonomyConfig, ConfigError, config_fingerprint
 from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
 
 
@@ -50,6 +56,38 @@ def test_the_override_replaces_every_cron() -> None:
     assert entries["select-cycle:radix"]["schedule"] == 2.0
     assert entries["select-cycle:radix"]["options"]["expires"] == 2.0
     assert entries["reconcile:radix"]["schedule"] == 60.0
+
+
+def test_schedule_changes_name_each_added_removed_and_changed_entry() -> None:
+    old = beat_schedule({"radix": cfg("radix"), "gone": cfg("gone")}, None)
+    new = beat_schedule(
+        {"radix": cfg("radix", schedule_cron="0 9 * * *"), "beta": cfg("beta")}, None
+    )
+    lines = schedule_changes(old, new)
+    assert lines[:4] == [
+        "added reconcile:beta (60.0)",
+        f"added select-cycle:beta ({crontab(minute='*/5')})",
+        "removed reconcile:gone",
+        "removed select-cycle:gone",
+    ]
+    assert lines[4].startswith("changed select-cycle:radix: schedule <crontab: */5 ")
+    assert len(lines) == 5  # reconcile:radix is unchanged
+    assert schedule_changes(new, new) == []
+    assert all(is_target_entry(name) for name in new)
+    assert not is_target_entry("celery.backend_cleanup")
+
+
+def test_config_fingerprint_follows_the_files_load_configs_reads(tmp_path: Path) -> None:
+    (tmp_path / "radix.yaml").write_text("target_id: radix\n")
+    first = config_fingerprint(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a target file")
+    assert config_fingerprint(tmp_path) == first
+    (tmp_path / "beta.yml").write_text("target_id: beta\n")
+    second = config_fingerprint(tmp_path)
+    assert second != first
+    (tmp_path / "beta.yml").write_text("target_id: beta2\n")
+    assert config_fingerprint(tmp_path) not in {first, second}
+    assert config_fingerprint(tmp_path / "radix.yaml") != config_fingerprint(tmp_path / "none.yaml")
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ because a typo in a guardrail setting must never silently loosen it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -160,10 +161,30 @@ def load_config(path: str | Path) -> AutonomyConfig:
     return parse_config(data, str(file))
 
 
+def config_files(path: str | Path) -> list[Path]:
+    """The files ``load_configs`` reads: the file itself, or a directory's YAML files."""
+    root = Path(path)
+    return sorted([*root.glob("*.yaml"), *root.glob("*.yml")]) if root.is_dir() else [root]
+
+
+def config_fingerprint(path: str | Path) -> str:
+    """A digest of every file ``load_configs`` would read, so a reader can tell
+    cheaply whether to load again; an unreadable file counts by its error."""
+    digest = hashlib.sha256()
+    for file in config_files(path):
+        digest.update(str(file).encode() + b"\0")
+        try:
+            digest.update(file.read_bytes()[: CONFIG_SIZE_CAP + 1])
+        except OSError as exc:
+            digest.update(f"unreadable: {exc.strerror or exc}".encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def load_configs(path: str | Path) -> dict[str, AutonomyConfig]:
     """Load a file or every ``*.yaml``/``*.yml`` in a directory; one target each."""
     root = Path(path)
-    files = sorted([*root.glob("*.yaml"), *root.glob("*.yml")]) if root.is_dir() else [root]
+    files = config_files(root)
     if not files:
         raise ConfigError(f"{root}: no *.yaml configuration files found")
     configs: dict[str, AutonomyConfig] = {}
@@ -190,6 +211,8 @@ class Settings(BaseSettings):
     data_dir: str = "./.leviathan-data"
     cache_dir: str = "./.leviathan-cache"
     spool_dir: str | None = None
+    # How often beat looks at the target files again (0: only when it starts).
+    beat_reload_seconds: float = Field(default=30.0, ge=0)
     github_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("GITHUB_TOKEN", "LEVIATHAN_GITHUB_TOKEN")
     )

@@ -62,3 +62,26 @@ def beat_schedule(
             "options": {"queue": QUEUE_SCHEDULER, "expires": interval},
         }
     return entries
+
+
+def schedule_changes(
+    old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """Pure: one line per entry added, removed or changed between two schedules."""
+    lines = [f"added {name} ({new[name]['schedule']})" for name in sorted(new.keys() - old)]
+    lines += [f"removed {name}" for name in sorted(old.keys() - new)]
+    for name in sorted(old.keys() & new):
+        before, after = old[name], new[name]
+        diffs = [
+            f"{key} {before.get(key)} -> {after.get(key)}"
+            for key in ("task", "schedule", "args", "options")
+            if before.get(key) != after.get(key)
+        ]
+        if diffs:
+            lines.append(f"changed {name}: {', '.join(diffs)}")
+    return lines
+
+
+def is_target_entry(name: str) -> bool:
+    """Entries beat_schedule makes (others, such as Celery's own, are left alone)."""
+    return name.startswith(("select-cycle:", "reconcile:"))

@@ -1,0 +1,94 @@
+"""Celery beat's scheduler for Leviathan: entries built from the target files, kept current.
+
+Beat is the one long-lived process that turns target files into ticks, so it
+looks at the files again every ``LEVIATHAN_BEAT_RELOAD_SECONDS`` (default 30):
+a new target starts ticking, a removed one stops and a changed
+``schedule_cron`` applies, without a restart. A file that no longer loads is
+logged once, naming the file and key, and the schedule in force is kept: a
+typo must not stop every target's ticks. At start an invalid file still stops
+beat (exit 2), since there is no schedule to keep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery.beat import PersistentScheduler
+
+from leviathan_scheduler.schedule import (
+    beat_schedule,
+    is_target_entry,
+    schedule_changes,
+    schedule_override,
+)
+from leviathan_shared.config import ConfigError, config_fingerprint, get_settings, load_configs
+
+log = logging.getLogger(__name__)
+
+
+class TargetBeatScheduler(PersistentScheduler):  # type: ignore[misc]
+    """Celery beat's file-backed scheduler, with entries built from the target files."""
+
+    def setup_schedule(self) -> None:
+        settings = get_settings()
+        self._config_path = settings.config
+        self._reload_every = settings.beat_reload_seconds
+        self._next_look = time.monotonic() + self._reload_every
+        self._fingerprint = config_fingerprint(self._config_path)
+        try:
+            schedule = beat_schedule(load_configs(self._config_path), schedule_override())
+        except ConfigError as exc:
+            log.critical("beat cannot start: %s", exc)
+            raise SystemExit(2) from None
+        self._desired = schedule
+        self.app.conf.beat_schedule = schedule
+        for name, entry in schedule.items():
+            log.info("beat entry %s: %s every %s", name, entry["task"], entry["schedule"])
+        super().setup_schedule()  # drops stored entries of targets removed meanwhile
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        """One beat iteration; also wakes up in time for the next look at the files."""
+        self.reload_if_changed()
+        delay = float(super().tick(*args, **kwargs))
+        if self._reload_every > 0:
+            delay = min(delay, max(self._next_look - time.monotonic(), 0.0))
+        return delay
+
+    def reload_if_changed(self, *, force: bool = False) -> bool:
+        """Rebuild the entries when the target files changed; True when they were."""
+        now = time.monotonic()
+        if not force and (self._reload_every <= 0 or now < self._next_look):
+            return False
+        self._next_look = now + self._reload_every
+        fingerprint = config_fingerprint(self._config_path)
+        if fingerprint == self._fingerprint:
+            return False
+        self._fingerprint = fingerprint
+        try:
+            desired = beat_schedule(load_configs(self._config_path), schedule_override())
+        except ConfigError as exc:
+            log.error("beat keeps its current schedule; the target files do not load: %s", exc)
+            return False
+        changes = schedule_changes(self._desired, desired)
+        if changes:
+            self._apply(desired)
+        for line in changes:
+            log.info("beat schedule: %s", line)
+        return bool(changes)
+
+    def _apply(self, desired: dict[str, dict[str, Any]]) -> None:
+        current = self.schedule
+        for name in [n for n in current if is_target_entry(n) and n not in desired]:
+            del current[name]
+        for name, fields in desired.items():
+            entry = self.Entry(**dict(fields, name=name, app=self.app))
+            if name in current:
+                current[name].update(entry)  # keeps last_run_at: no extra tick
+            else:
+                current[name] = entry
+        self._desired = desired
+        self.app.conf.beat_schedule = desired
+        self._heap = None  # due times are recomputed on the next tick
+        self.sync()
