@@ -4,6 +4,7 @@ a bare git repository with the local forge, the GitHub and Kubernetes API fakes.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -215,6 +216,26 @@ def test_breaker_opens_after_two_failures_and_reset_closes_it(stack: SchedulerSt
     assert after.status == "dispatched"
     assert after.decision is not None
     assert after.decision.attempt_number == 3
+
+
+def test_a_half_open_breaker_probes_once_the_cooldown_is_over(stack: SchedulerStack) -> None:
+    stack.write_config(max_attempts_per_task=5, breaker_probe_after_seconds=60)
+    runtime = stack.runtime()
+    config = runtime.config_for("radix")
+    deps = runtime.deps_for(config)
+    for _ in range(2):
+        outcome = run_cycle(config, deps)
+        assert outcome.attempt_id is not None
+        fail_attempt(stack, outcome.attempt_id)
+    assert run_cycle(config, deps).reason == "breaker_open"
+    # The newest failure's time comes from the control plane's /v1/failures.
+    later = dataclasses.replace(deps, clock=lambda: deps.clock() + timedelta(seconds=61))
+    probe = run_cycle(config, later)
+    assert probe.status == "dispatched"
+    assert probe.decision is not None and probe.decision.breaker_probe
+    record = stack.events("scheduler.cycle")[-1]["payload"]
+    assert (record["action"], record["breaker_probe"]) == ("dispatch", True)
+    assert run_cycle(config, later).reason == "breaker_open"  # one probe at a time
 
 
 def test_a_worker_that_never_reports_is_failed_and_its_slot_released(

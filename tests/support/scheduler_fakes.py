@@ -77,7 +77,8 @@ class FakeControlPlane:
                     created_at=event.occurred_at,
                 )
                 self.per_task[event.task_id or ""] = self.per_task.get(event.task_id or "", 0) + 1
-            self.attempts[event.attempt_id] = attempt.model_copy(update={"status": status})
+            update = {"status": status, "updated_at": event.occurred_at}
+            self.attempts[event.attempt_id] = attempt.model_copy(update=update)
         if event.type is EventType.ATTEMPT_FAILED:
             self.failures += 1
         elif event.type in (EventType.ATTEMPT_SUCCEEDED, EventType.BREAKER_RESET):
@@ -108,6 +109,14 @@ class FakeControlPlane:
             breaker_threshold=self.threshold,
             open_prs=list(self.prs.values()),
         )
+
+    def list_failures(self, target_id: str | None = None, limit: int = 50) -> list[AttemptSummary]:
+        if self.down:
+            raise ControlPlaneUnavailable("connection refused")
+        failed = [a for a in self.attempts.values() if a.status == "failed"]
+        oldest = datetime.min.replace(tzinfo=UTC)
+        failed.sort(key=lambda a: a.updated_at or a.created_at or oldest, reverse=True)
+        return failed[:limit]
 
     def get_attempt(self, attempt_id: str) -> dict[str, Any]:
         if self.down:

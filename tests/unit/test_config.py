@@ -36,6 +36,7 @@ def test_seed_file_loads_unchanged() -> None:
         ("max_open_prs: 1", "allowed_path_prefixes", "'..' segments"),
         ("max_open_prs: 1", "executor", "'kubernetes' or 'local'"),
         ("control_plane_url: http://leviathan-control-plane:8000", "control_plane_url", "http://"),
+        ("max_open_prs: 1", "breaker_probe_after_seconds", "greater than or equal to 1"),
     ],
 )
 def test_bad_values_name_file_and_key(
@@ -51,6 +52,7 @@ def test_bad_values_name_file_and_key(
         "allowed_path_prefixes": "max_open_prs: 1\nallowed_path_prefixes: [../etc]",
         "executor": "max_open_prs: 1\nexecutor: docker",
         "control_plane_url": "control_plane_url: ftp://x",
+        "breaker_probe_after_seconds": "max_open_prs: 1\nbreaker_probe_after_seconds: 0",
     }[key]
     text = (
         SEED.replace("allowed_path_prefixes:\n  - .leviathan/\n  - docs/\n", "")

@@ -210,6 +210,7 @@ def fail_attempt(world: World, attempt_id: str) -> None:
             attempt_id=attempt_id,
             task_id="fix-links",
             payload={"reason": "engine_failed", "message": "boom"},
+            occurred_at=world.clock.now,
         )
     )
     world.executor.runs[attempt_id] = "failed"
@@ -238,6 +239,94 @@ def test_breaker_opens_after_two_failures_and_reset_closes_it(
     assert after.status == "dispatched"
     assert after.decision is not None
     assert after.decision.task_id == "later"
+
+
+def test_half_open_breaker_probes_once_after_the_cooldown(world: World) -> None:
+    config = AutonomyConfig(
+        target_id="radix",
+        target_repo_url="https://github.com/o/radix.git",
+        forge="local",
+        max_attempts_per_task=9,
+        breaker_probe_after_seconds=300,
+    )
+    for _ in range(2):
+        outcome = run_cycle(config, world.deps)
+        assert outcome.attempt_id is not None
+        fail_attempt(world, outcome.attempt_id)
+    world.clock.advance(299)
+    waiting = run_cycle(config, world.deps)
+    assert waiting.reason == "breaker_open"
+    assert waiting.decision is not None
+    assert "one probe attempt in 1s" in waiting.decision.messages[0]
+
+    world.clock.advance(1)
+    probe = run_cycle(config, world.deps)
+    assert probe.status == "dispatched" and probe.attempt_id is not None
+    assert probe.decision is not None and probe.decision.breaker_probe
+    assert "  Breaker: half-open, probe after 2 failures" in world.printed
+    world.executor.runs[probe.attempt_id] = "running"
+    world.clock.advance(600)
+    during = run_cycle(config, world.deps)  # the probe still runs: no second one
+    assert during.reason == "breaker_open"
+    assert during.decision is not None
+    assert "no probe while an attempt runs" in during.decision.messages[0]
+
+    fail_attempt(world, probe.attempt_id)  # a failed probe: a full cooldown again
+    world.clock.advance(10)
+    assert run_cycle(config, world.deps).reason == "breaker_open"
+    world.clock.advance(290)
+    second = run_cycle(config, world.deps)
+    assert second.status == "dispatched" and second.attempt_id is not None
+    assert second.decision is not None and second.decision.breaker_probe
+    world.control_plane.post_event(
+        new_event(
+            EventType.ATTEMPT_SUCCEEDED,
+            target_id="radix",
+            actor="worker",
+            attempt_id=second.attempt_id,
+            task_id="fix-links",
+            occurred_at=world.clock.now,
+        )
+    )
+    world.executor.runs[second.attempt_id] = "succeeded"
+    closed = run_cycle(config, world.deps)
+    assert closed.reason != "breaker_open"
+    assert closed.decision is not None and not closed.decision.breaker_probe
+    assert world.control_plane.failures == 0
+
+
+def test_without_probes_the_breaker_waits_for_a_reset(config: AutonomyConfig, world: World) -> None:
+    for _ in range(2):
+        outcome = run_cycle(config, world.deps)
+        assert outcome.attempt_id is not None
+        fail_attempt(world, outcome.attempt_id)
+    world.clock.advance(30 * 86400)
+    stays = run_cycle(config, world.deps)
+    assert stays.reason == "breaker_open"
+    assert stays.decision is not None and "probe" not in stays.decision.messages[0]
+
+
+def test_unreadable_failures_mean_no_probe(world: World) -> None:
+    config = AutonomyConfig(
+        target_id="radix",
+        target_repo_url="https://github.com/o/radix.git",
+        forge="local",
+        breaker_probe_after_seconds=60,
+    )
+    for _ in range(2):
+        outcome = run_cycle(config, world.deps)
+        assert outcome.attempt_id is not None
+        fail_attempt(world, outcome.attempt_id)
+    world.clock.advance(3600)
+
+    def down(target_id: str | None = None, limit: int = 50) -> list[AttemptSummary]:
+        raise ControlPlaneRejected(503, "busy")
+
+    world.control_plane.list_failures = down  # type: ignore[method-assign]
+    outcome = run_cycle(config, world.deps)
+    assert outcome.reason == "breaker_open"
+    assert outcome.decision is not None
+    assert "time of the last failure is unknown" in outcome.decision.messages[0]
 
 
 def test_an_invalid_backlog_is_recorded_once_per_blob(config: AutonomyConfig, world: World) -> None:

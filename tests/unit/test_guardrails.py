@@ -260,3 +260,52 @@ def test_verdict_scope_agrees_with_the_plan_check(paths: list[str]) -> None:
     expected = bool(plan_violations(paths, config.allowed_path_prefixes))
     assert ("path_out_of_scope" in verdict.reasons) is expected
     assert verdict.eligible is not expected
+
+
+@pytest.mark.parametrize(
+    ("probe_after", "facts", "reason", "says"),
+    [
+        (None, Facts(consecutive_failures=2, last_failure_age_seconds=1e9), "breaker_open", ""),
+        (
+            300,
+            Facts(consecutive_failures=2, last_failure_age_seconds=299.4),
+            "breaker_open",
+            "in 1s",
+        ),
+        (300, Facts(consecutive_failures=2), "breaker_open", "is unknown"),
+        (
+            300,
+            Facts(consecutive_failures=2, last_failure_age_seconds=900, running_count=1),
+            "breaker_open",
+            "while an attempt runs",
+        ),
+        (300, Facts(consecutive_failures=2, last_failure_age_seconds=300), None, ""),
+        (300, Facts(breaker_open=True, last_failure_age_seconds=301), None, ""),
+        (
+            300,
+            Facts(consecutive_failures=2, last_failure_age_seconds=301, open_pr_count=1),
+            "max_open_prs",
+            "",
+        ),
+        (
+            300,
+            Facts(consecutive_failures=2, last_failure_age_seconds=301, paused=True),
+            "paused",
+            "",
+        ),
+    ],
+)
+def test_half_open_breaker_probe(
+    probe_after: int | None, facts: Facts, reason: str | None, says: str
+) -> None:
+    decision = decide(cfg(breaker_probe_after_seconds=probe_after), GOOD, facts)
+    assert decision.reason == reason
+    assert decision.breaker_probe is (reason is None)
+    assert decision.as_json()["breaker_probe"] is (reason is None)
+    if reason is None:
+        assert (decision.task_id, decision.breaker_tripped) == (
+            "good",
+            facts.consecutive_failures >= 2,
+        )
+    if says:
+        assert says in decision.messages[0]

@@ -73,6 +73,9 @@ class AutonomyConfig(BaseModel):
     attempt_grace_seconds: NonNegative = 120
     reconcile_interval_seconds: Positive = 60
     job_ttl_seconds: NonNegative = 3600
+    # Half-open breaker: this long after the last failure, one probe attempt may
+    # run; it closes the breaker by succeeding. None: only a manual reset closes it.
+    breaker_probe_after_seconds: Positive | None = None
 
     @field_validator("target_id", "worker_namespace")
     @classmethod

@@ -45,6 +45,8 @@ def scheduler_block(
         if attempt_id:
             lines.append(f"  Attempt ID: {attempt_id}")
         lines.append(f"  Attempt number: {decision.attempt_number}/{config.max_attempts_per_task}")
+        if decision.breaker_probe:
+            lines.append(f"  Breaker: half-open, probe after {facts.consecutive_failures} failures")
         return lines
     lines.append(f"✗ No task selected: {decision.reason}")
     lines += [f"  {m}" for m in decision.messages]

@@ -239,14 +239,21 @@ class ControlPlaneClient:
             raise ControlPlaneUnavailable(f"{method} {path}: answer is not JSON ({exc})") from None
 
     def list_attempts(self, target_id: str | None = None, limit: int = 50) -> list[AttemptSummary]:
+        return self._attempts("/v1/attempts", target_id, limit)
+
+    def list_failures(self, target_id: str | None = None, limit: int = 50) -> list[AttemptSummary]:
+        """Failed attempts, newest first (the breaker's probe timing reads the first)."""
+        return self._attempts("/v1/failures", target_id, limit)
+
+    def _attempts(self, path: str, target_id: str | None, limit: int) -> list[AttemptSummary]:
         params: dict[str, Any] = {"limit": limit}
         if target_id is not None:
             params["target"] = target_id
-        data = self._json("GET", "/v1/attempts", params=params)
+        data = self._json("GET", path, params=params)
         try:
             return [AttemptSummary.model_validate(a) for a in data["attempts"]]
         except (KeyError, TypeError, ValidationError) as exc:
-            raise ControlPlaneUnavailable(f"GET /v1/attempts: unexpected answer ({exc})") from None
+            raise ControlPlaneUnavailable(f"GET {path}: unexpected answer ({exc})") from None
 
     def reset_breaker(self, target_id: str, reason: str, actor: str) -> None:
         # One id per call: a retry of this call is a duplicate, a new call a new reset.

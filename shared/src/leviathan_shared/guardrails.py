@@ -42,6 +42,9 @@ class Facts:
     pause_reason: str | None = None
     breaker_open: bool = False
     consecutive_failures: int = 0
+    # Seconds since the newest failed attempt, read only while the breaker is open
+    # and probes are configured (None: unknown, so no probe).
+    last_failure_age_seconds: float | None = None
     open_pr_count: int = 0
     open_pr_task_ids: frozenset[str] = frozenset()
     running_count: int = 0
@@ -60,6 +63,7 @@ class Decision:
     tasks: tuple[TaskVerdict, ...] = ()
     messages: tuple[str, ...] = ()
     breaker_tripped: bool = False
+    breaker_probe: bool = False  # the breaker is open and this is its one probe attempt
 
     @property
     def task_id(self) -> str | None:
@@ -74,6 +78,7 @@ class Decision:
             "attempt_number": self.attempt_number,
             "reasons": [self.reason] if self.reason else [],
             "messages": list(self.messages),
+            "breaker_probe": self.breaker_probe,
             "tasks": [
                 {
                     "id": v.name,
@@ -106,37 +111,60 @@ def with_facts(
     return TaskVerdict(verdict.name, False, tuple(reasons), tuple(messages))
 
 
-def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, list[str], bool]:
-    """The first cycle-level reason that applies, in the documented order."""
+def probe_due(config: AutonomyConfig, facts: Facts) -> bool:
+    """Half-open breaker: one probe once the cooldown since the newest failure is over.
+
+    Only with nothing running, so a probe never runs beside another attempt and
+    the next failure re-opens the breaker for a full cooldown.
+    """
+    wait = config.breaker_probe_after_seconds
+    age = facts.last_failure_age_seconds
+    return wait is not None and age is not None and age >= wait and facts.running_count == 0
+
+
+def _breaker_message(config: AutonomyConfig, facts: Facts) -> str:
+    text = (
+        f"{facts.consecutive_failures} consecutive failures "
+        f"(limit {config.circuit_breaker_failures}); reset with `leviathan reset-breaker`"
+    )
+    wait = config.breaker_probe_after_seconds
+    if wait is None:
+        return text
+    age = facts.last_failure_age_seconds
+    if age is None:
+        return f"{text}; no probe: the time of the last failure is unknown"
+    if facts.running_count:
+        return f"{text}; no probe while an attempt runs"
+    return f"{text}; one probe attempt in {max(wait - age, 0):.0f}s"
+
+
+def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, list[str], bool, bool]:
+    """The first cycle-level reason that applies, in the documented order.
+
+    Also whether the breaker tripped and whether this cycle is its probe.
+    """
     tripped = facts.consecutive_failures >= config.circuit_breaker_failures
     if not config.autonomy_enabled:
-        return CycleReason.DISABLED, ["autonomy_enabled is false in the configuration"], tripped
+        off = "autonomy_enabled is false in the configuration"
+        return CycleReason.DISABLED, [off], tripped, False
     if facts.paused:
-        return CycleReason.PAUSED, [f"paused: {facts.pause_reason or 'no reason given'}"], tripped
+        reason = f"paused: {facts.pause_reason or 'no reason given'}"
+        return CycleReason.PAUSED, [reason], tripped, False
+    probe = False
     if facts.breaker_open or tripped:
-        return (
-            CycleReason.BREAKER_OPEN,
-            [
-                f"{facts.consecutive_failures} consecutive failures "
-                f"(limit {config.circuit_breaker_failures}); reset with `leviathan reset-breaker`"
-            ],
-            tripped,
-        )
+        if not probe_due(config, facts):
+            return CycleReason.BREAKER_OPEN, [_breaker_message(config, facts)], tripped, False
+        probe = True
     if facts.unavailable:
-        return unavailable_reason(facts.unavailable[0]), list(facts.unavailable_messages), tripped
+        first = unavailable_reason(facts.unavailable[0])
+        return first, list(facts.unavailable_messages), tripped, False
     if facts.open_pr_count >= config.max_open_prs:
-        return (
-            CycleReason.MAX_OPEN_PRS,
-            [f"Open PRs: {facts.open_pr_count}/{config.max_open_prs}"],
-            tripped,
-        )
+        message = f"Open PRs: {facts.open_pr_count}/{config.max_open_prs}"
+        return CycleReason.MAX_OPEN_PRS, [message], tripped, False
     if facts.running_count >= config.max_running_attempts:
-        return (
-            CycleReason.MAX_RUNNING_ATTEMPTS,
-            [f"Running attempts: {facts.running_count}/{config.max_running_attempts}"],
-            tripped,
-        )
-    return None, [], tripped
+        message = f"Running attempts: {facts.running_count}/{config.max_running_attempts}"
+        return CycleReason.MAX_RUNNING_ATTEMPTS, [message], tripped, False
+    return None, [], tripped, probe
 
 
 def decide(
@@ -148,7 +176,7 @@ def decide(
     ``facts.unavailable`` names ``backlog``); a BacklogError is a file that was
     read but cannot be used.
     """
-    reason, messages, tripped = _cycle_reason(config, facts)
+    reason, messages, tripped, probe = _cycle_reason(config, facts)
     verdicts: tuple[TaskVerdict, ...] = ()
     chosen: TaskEntry | None = None
     if isinstance(backlog, Backlog):
@@ -177,4 +205,5 @@ def decide(
         return Decision("skip", reason, None, None, verdicts, tuple(messages), tripped)
     assert chosen is not None and chosen.id is not None
     number = facts.attempts_per_task.get(chosen.id, 0) + 1
-    return Decision("dispatch", None, chosen, number, verdicts, (), tripped)
+    shown = ("breaker half-open: one probe attempt",) if probe else ()
+    return Decision("dispatch", None, chosen, number, verdicts, shown, tripped, probe)

@@ -18,7 +18,7 @@ from leviathan_shared.console import emit
 from leviathan_shared.events import Event
 from leviathan_shared.executors.base import Executor
 from leviathan_shared.forge.base import Forge
-from leviathan_shared.state import TargetState
+from leviathan_shared.state import AttemptSummary, TargetState
 
 
 class ControlPlane(Protocol):
@@ -27,6 +27,10 @@ class ControlPlane(Protocol):
     def target_state(self, target_id: str) -> TargetState: ...
 
     def get_attempt(self, attempt_id: str) -> dict[str, Any]: ...
+
+    def list_failures(
+        self, target_id: str | None = None, limit: int = 50
+    ) -> list[AttemptSummary]: ...
 
     def reset_breaker(self, target_id: str, reason: str, actor: str) -> None: ...
 

@@ -52,6 +52,7 @@ def combine(
     state: TargetState | None,
     forge_prs: tuple[PullRequestInfo, ...] | None,
     unavailable: dict[str, str],
+    last_failure_age: float | None = None,
 ) -> Facts:
     """Pure: the readings that could be taken, folded into ``Facts``."""
     running = max(
@@ -72,6 +73,7 @@ def combine(
         pause_reason=pause.reason if pause else None,
         breaker_open=state.breaker_open if state else False,
         consecutive_failures=state.consecutive_failures if state else 0,
+        last_failure_age_seconds=last_failure_age,
         open_pr_count=open_prs,
         open_pr_task_ids=frozenset(pr_tasks),
         running_count=running,
@@ -80,6 +82,29 @@ def combine(
         unavailable=tuple(order),
         unavailable_messages=tuple(unavailable[k] for k in order),
     )
+
+
+def last_failure_age(
+    config: AutonomyConfig, deps: CycleDeps, state: TargetState | None
+) -> float | None:
+    """Seconds since the newest failed attempt, read only for a breaker probe.
+
+    One extra read, and only while the breaker is open with probes configured;
+    None (no probe) when it cannot be read.
+    """
+    if config.breaker_probe_after_seconds is None or state is None:
+        return None
+    if not (state.breaker_open or state.consecutive_failures >= config.circuit_breaker_failures):
+        return None
+    try:
+        newest = deps.control_plane.list_failures(config.target_id, limit=1)
+    except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
+        log.warning("target %s: no breaker probe, failures unreadable: %s", config.target_id, exc)
+        return None
+    when = (newest[0].updated_at or newest[0].created_at) if newest else None
+    if when is None:
+        return None
+    return (deps.clock() - when).total_seconds()
 
 
 def gather(config: AutonomyConfig, deps: CycleDeps) -> Gathered:
@@ -114,6 +139,11 @@ def gather(config: AutonomyConfig, deps: CycleDeps) -> Gathered:
     for message in unavailable.values():
         log.warning("target %s: fact unavailable: %s", target, message)
     facts = combine(
-        pause=pause, holders=holders, state=state, forge_prs=forge_prs, unavailable=unavailable
+        pause=pause,
+        holders=holders,
+        state=state,
+        forge_prs=forge_prs,
+        unavailable=unavailable,
+        last_failure_age=last_failure_age(config, deps, state),
     )
     return Gathered(facts, backlog, sha, state, holders, pause, forge_prs)
