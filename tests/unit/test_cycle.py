@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis
@@ -216,14 +217,30 @@ def fail_attempt(world: World, attempt_id: str) -> None:
     world.executor.runs[attempt_id] = "failed"
 
 
-def test_breaker_opens_after_two_failures_and_reset_closes_it(
-    config: AutonomyConfig, world: World
-) -> None:
+def trip_breaker(config: AutonomyConfig, world: World) -> None:
+    """Two dispatched attempts that fail: the breaker opens."""
     for _ in range(2):
         outcome = run_cycle(config, world.deps)
         assert outcome.status == "dispatched"
         assert outcome.attempt_id is not None
         fail_attempt(world, outcome.attempt_id)
+
+
+def probing(seconds: int, **extra: Any) -> AutonomyConfig:
+    """A target with the half-open breaker on."""
+    return AutonomyConfig(
+        target_id="radix",
+        target_repo_url="https://github.com/o/radix.git",
+        forge="local",
+        breaker_probe_after_seconds=seconds,
+        **extra,
+    )
+
+
+def test_breaker_opens_after_two_failures_and_reset_closes_it(
+    config: AutonomyConfig, world: World
+) -> None:
+    trip_breaker(config, world)
     tripped = run_cycle(config, world.deps)
     assert tripped.reason == "breaker_open"
     run_cycle(config, world.deps)
@@ -242,17 +259,8 @@ def test_breaker_opens_after_two_failures_and_reset_closes_it(
 
 
 def test_half_open_breaker_probes_once_after_the_cooldown(world: World) -> None:
-    config = AutonomyConfig(
-        target_id="radix",
-        target_repo_url="https://github.com/o/radix.git",
-        forge="local",
-        max_attempts_per_task=9,
-        breaker_probe_after_seconds=300,
-    )
-    for _ in range(2):
-        outcome = run_cycle(config, world.deps)
-        assert outcome.attempt_id is not None
-        fail_attempt(world, outcome.attempt_id)
+    config = probing(300, max_attempts_per_task=9)
+    trip_breaker(config, world)
     world.clock.advance(299)
     waiting = run_cycle(config, world.deps)
     assert waiting.reason == "breaker_open"
@@ -296,10 +304,7 @@ def test_half_open_breaker_probes_once_after_the_cooldown(world: World) -> None:
 
 
 def test_without_probes_the_breaker_waits_for_a_reset(config: AutonomyConfig, world: World) -> None:
-    for _ in range(2):
-        outcome = run_cycle(config, world.deps)
-        assert outcome.attempt_id is not None
-        fail_attempt(world, outcome.attempt_id)
+    trip_breaker(config, world)
     world.clock.advance(30 * 86400)
     stays = run_cycle(config, world.deps)
     assert stays.reason == "breaker_open"
@@ -307,16 +312,8 @@ def test_without_probes_the_breaker_waits_for_a_reset(config: AutonomyConfig, wo
 
 
 def test_unreadable_failures_mean_no_probe(world: World) -> None:
-    config = AutonomyConfig(
-        target_id="radix",
-        target_repo_url="https://github.com/o/radix.git",
-        forge="local",
-        breaker_probe_after_seconds=60,
-    )
-    for _ in range(2):
-        outcome = run_cycle(config, world.deps)
-        assert outcome.attempt_id is not None
-        fail_attempt(world, outcome.attempt_id)
+    config = probing(60)
+    trip_breaker(config, world)
     world.clock.advance(3600)
 
     def down(target_id: str | None = None, limit: int = 50) -> list[AttemptSummary]:
