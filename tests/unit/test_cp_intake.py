@@ -52,6 +52,8 @@ def test_single_event_and_batch() -> None:
         (raw({**GOOD, "type": "attempt.exploded"}), 422, "body.type"),
         (raw({**GOOD, "event_id": "bad id/with slash"}), 422, "body.event_id"),
         (raw({**GOOD, "occurred_at": "2026-01-01T00:00:00"}), 422, "timezone"),
+        (raw({**GOOD, "occurred_at": "0001-01-01T00:00:10+09:00"}), 422, "between 0001-01-02"),
+        (raw({**GOOD, "occurred_at": "9999-12-31T23:00:00-05:00"}), 422, "and 9999-12-30"),
         (raw({**GOOD, "unknown": 1}), 422, "body.unknown"),
         (raw({**GOOD, "type": "attempt.started"}), 422, "needs attempt_id"),
     ],
@@ -61,6 +63,15 @@ def test_bad_bodies(body: bytes, status: int, words: str) -> None:
         parse_events(body, 10)
     assert info.value.status == status
     assert words in info.value.body.detail
+
+
+def test_the_days_next_to_the_edges_are_accepted_in_utc() -> None:
+    for stamp, utc in [
+        ("0001-01-02T00:00:00+23:00", "0001-01-01T01:00:00+00:00"),
+        ("9999-12-30T23:00:00-23:00", "9999-12-31T22:00:00+00:00"),
+    ]:
+        (event,), _ = parse_events(raw({**GOOD, "occurred_at": stamp}), 10)
+        assert event.occurred_at.isoformat() == utc
 
 
 def test_batch_error_names_the_index_and_field() -> None:

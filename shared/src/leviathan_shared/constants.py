@@ -57,6 +57,11 @@ def paused_key(target_id: str) -> str:
     return redis_key(target_id, "paused")
 
 
+def webhook_tick_key(target_id: str) -> str:
+    """Held for the debounce period after a webhook queued a cycle for the target."""
+    return redis_key(target_id, "webhook-tick")
+
+
 def branch_name(attempt_id: str, engine: str = "backlog-propose") -> str:
     """The agent branch for an attempt: ``agent/<engine>-<attempt_id>``."""
     return f"{BRANCH_PREFIX}{engine}-{attempt_id}"

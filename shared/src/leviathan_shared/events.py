@@ -8,7 +8,7 @@ here so that a bad event is refused at the edge instead of corrupting state.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -77,6 +77,9 @@ class FailureReason(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
+_EDGE_DAYS = frozenset({date.min, date.max})
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -91,7 +94,9 @@ class Event(BaseModel):
     target_id: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     attempt_id: str | None = Field(default=None, pattern=ID_PATTERN)
     task_id: str | None = Field(default=None, max_length=200)
-    occurred_at: datetime
+    # The first and last representable days are refused whatever their offset (in
+    # UTC they may not exist); the pattern says so in the published schema.
+    occurred_at: datetime = Field(json_schema_extra={"pattern": r"^(?!0001-01-01|9999-12-31)"})
     actor: str = Field(min_length=1, max_length=200)
     fence: int | None = Field(default=None, ge=0, le=2**63 - 1)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -101,10 +106,9 @@ class Event(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("occurred_at must carry a timezone (e.g. 2026-01-01T00:00:00Z)")
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("occurred_at is out of range once converted to UTC") from None
+        if value.date() in _EDGE_DAYS:
+            raise ValueError("occurred_at must lie between 0001-01-02 and 9999-12-30")
+        return value.astimezone(UTC)
 
     @model_validator(mode="after")
     def _contract(self) -> Event:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import Engine
 
+from leviathan_control_plane.github_webhooks import GitHubHooks
 from leviathan_control_plane.metrics import Metrics
 from leviathan_control_plane.queries import Reader
 from leviathan_control_plane.store import EventStore
@@ -20,6 +21,7 @@ class Services:
     metrics: Metrics
     token: bytes
     max_batch_events: int
+    webhooks: GitHubHooks | None = None  # None: webhooks are off
 
 
 def get_services(request: Request) -> Services:

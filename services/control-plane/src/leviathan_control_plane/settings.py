@@ -28,6 +28,10 @@ class ControlPlaneSettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=1000, ge=1)
     log_level: str = "INFO"
+    # GitHub webhooks (off while the secret is unset): the broker to queue cycles on.
+    github_webhook_secret: SecretStr | None = None
+    redis_url: str | None = None
+    webhook_debounce_seconds: float = Field(default=10.0, ge=0)
 
     def token(self) -> str:
         """The bearer token, or a clear refusal when it is missing or blank."""
@@ -46,6 +50,26 @@ class ControlPlaneSettings(BaseSettings):
         path = Path(self.data_dir).resolve() / "control-plane.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
+
+    def webhook_secret(self) -> bytes | None:
+        """The webhook secret, or None when webhooks are off; refuses half a setup."""
+        secret = self.github_webhook_secret.get_secret_value() if self.github_webhook_secret else ""
+        if not secret.strip():
+            return None
+        missing = [
+            name
+            for name, value in (
+                ("LEVIATHAN_REDIS_URL", self.redis_url),
+                ("LEVIATHAN_CONFIG", self.config),
+            )
+            if not value
+        ]
+        if missing:
+            raise SettingsError(
+                f"LEVIATHAN_GITHUB_WEBHOOK_SECRET is set but {' and '.join(missing)} "
+                "is not: webhooks need the target files and the broker to queue cycles on"
+            )
+        return secret.encode("utf-8")
 
     def breaker_thresholds(self) -> dict[str, int]:
         """``circuit_breaker_failures`` per target from LEVIATHAN_CONFIG (a file or dir)."""
