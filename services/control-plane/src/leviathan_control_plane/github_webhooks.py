@@ -133,16 +133,21 @@ class TickSender:
 
     def send(self, target_id: str, delivery: str) -> bool:
         """Queue one cycle; False when one was queued for this target moments ago."""
-        if self.debounce_ms > 0 and not self.redis.set(
-            webhook_tick_key(target_id), delivery, nx=True, px=self.debounce_ms
-        ):
+        key = webhook_tick_key(target_id)
+        if self.debounce_ms > 0 and not self.redis.set(key, delivery, nx=True, px=self.debounce_ms):
             return False
-        self.app.send_task(
-            TASK_SELECT_CYCLE,
-            args=[target_id],
-            queue=QUEUE_SCHEDULER,
-            expires=TICK_EXPIRES_SECONDS,
-        )
+        try:
+            self.app.send_task(
+                TASK_SELECT_CYCLE,
+                args=[target_id],
+                queue=QUEUE_SCHEDULER,
+                expires=TICK_EXPIRES_SECONDS,
+            )
+        except Exception:
+            # Nothing was queued: the next delivery must not be debounced by this one.
+            if self.debounce_ms > 0:
+                self.redis.delete(key)
+            raise
         return True
 
     def close(self) -> None:

@@ -52,6 +52,8 @@ def _payload(body: bytes, content_type: str) -> dict[str, Any]:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(422, f"the delivery is not JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(422, "the delivery is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(422, f"the delivery must be a JSON object, got {type(data).__name__}")
     return data

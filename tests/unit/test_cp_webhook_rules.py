@@ -6,10 +6,18 @@ import hashlib
 import hmac
 from typing import Any
 
+import fakeredis
 import pytest
+from kombu.exceptions import OperationalError
 
-from leviathan_control_plane.github_webhooks import PUSH_COMMITS_LISTED, signature_valid, ticks_for
+from leviathan_control_plane.github_webhooks import (
+    PUSH_COMMITS_LISTED,
+    TickSender,
+    signature_valid,
+    ticks_for,
+)
 from leviathan_shared.config import AutonomyConfig
+from leviathan_shared.constants import webhook_tick_key
 
 CONFIGS = {
     "radix": AutonomyConfig(target_id="radix", target_repo_url="https://github.com/Acme/Radix.git"),
@@ -83,3 +91,24 @@ def test_signature_is_the_hmac_of_the_raw_body() -> None:
     assert not signature_valid(secret, body, good.replace("sha256=", "sha1="))
     assert not signature_valid(secret, body, None)
     assert not signature_valid(secret, body, "sha256=")
+
+
+def test_a_failed_send_does_not_debounce_the_next_delivery() -> None:
+    sender = TickSender("redis://127.0.0.1:1/0", debounce_seconds=30)
+    sender.redis = fakeredis.FakeRedis()
+    sent: list[list[Any]] = []
+
+    def broker_down(name: str, *, args: list[Any], **_: Any) -> None:
+        raise OperationalError("connection refused")
+
+    sender.app.send_task = broker_down  # type: ignore[method-assign]
+    with pytest.raises(OperationalError):
+        sender.send("radix", "d-1")
+    assert sender.redis.get(webhook_tick_key("radix")) is None
+
+    sender.app.send_task = lambda name, *, args, **_: sent.append(args)  # type: ignore[method-assign]
+    assert sender.send("radix", "d-2") is True
+    assert sender.send("radix", "d-3") is False  # debounced by d-2
+    assert sent == [["radix"]]
+    assert sender.redis.get(webhook_tick_key("radix")) == b"d-2"
+    sender.close()
