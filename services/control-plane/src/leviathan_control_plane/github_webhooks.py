@@ -17,9 +17,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from celery import Celery
 from redis import Redis
 
 from leviathan_shared.celery_config import celery_settings
@@ -31,6 +30,9 @@ from leviathan_shared.constants import (
     TASK_SELECT_CYCLE,
     webhook_tick_key,
 )
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 SIGNATURE_PREFIX = "sha256="
 # GitHub lists at most this many commits (with their files) in a push payload.
@@ -126,8 +128,10 @@ class TickSender:
     """Queues select cycles by name on the scheduler's queue, debounced per target."""
 
     def __init__(self, redis_url: str, debounce_seconds: float) -> None:
+        from celery import Celery  # only a control plane with webhooks on loads Celery
+
         self.redis: Redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-        self.app = Celery("leviathan_control_plane", set_as_current=False)
+        self.app: Celery = Celery("leviathan_control_plane", set_as_current=False)
         self.app.conf.update(celery_settings(redis_url))
         self.debounce_ms = int(debounce_seconds * 1000)
 
