@@ -12,8 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-from celery.schedules import crontab
-
+from leviathan_scheduler.cron import CronSchedule
 from leviathan_shared.config import AutonomyConfig, ConfigError
 from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
 
@@ -46,7 +45,7 @@ def beat_schedule(
             tick: Any = override_seconds
             expires = override_seconds
         else:
-            tick = crontab.from_string(config.schedule_cron)
+            tick = CronSchedule(config.schedule_cron)
             expires = CRON_TICK_EXPIRES_SECONDS
         entries[f"select-cycle:{target_id}"] = {
             "task": TASK_SELECT_CYCLE,
