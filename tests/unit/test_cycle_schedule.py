@@ -19,6 +19,7 @@ from leviathan_scheduler.status import next_tick, parse_duration, render, target
 from leviathan_shared import slots
 from leviathan_shared.config import AutonomyConfig, ConfigError, config_fingerprint
 from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
+from leviathan_shared.events import EventType, new_event
 
 
 def cfg(target: str, **extra: object) -> AutonomyConfig:
@@ -144,3 +145,31 @@ def test_status_reads_every_system_and_shows_what_is_missing() -> None:
     assert "  Slots: running 1/1, PRs 1/1, fence 1" in text
     assert "  Open PRs: unavailable (secondary rate limit)" in text
     assert text[-1].startswith("  Next tick: 2026-01-01T12:05:00+00:00")
+
+
+def test_status_says_when_the_half_open_breaker_probes() -> None:
+    world = make_world("tasks: []\n")
+    for n in range(2):
+        attempt = f"attempt-a-0000000{n}"
+        for kind in (EventType.ATTEMPT_CREATED, EventType.ATTEMPT_FAILED):
+            world.control_plane.post_event(
+                new_event(
+                    kind,
+                    target_id="radix",
+                    actor="test",
+                    attempt_id=attempt,
+                    task_id="a",
+                    payload=(
+                        {"reason": "engine_failed", "message": "boom"}
+                        if kind is EventType.ATTEMPT_FAILED
+                        else {}
+                    ),
+                    occurred_at=world.clock.now,
+                )
+            )
+    world.clock.advance(100)
+    status = target_status(cfg("radix", breaker_probe_after_seconds=300), world.deps, None)
+    assert status["breaker"]["probe_in_seconds"] == 200
+    assert "  Breaker: open (2/2 consecutive failures; probe in 200s)" in render(status)
+    without = target_status(cfg("radix"), world.deps, None)
+    assert "probe_in_seconds" not in without["breaker"]

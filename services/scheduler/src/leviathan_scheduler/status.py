@@ -14,6 +14,7 @@ from croniter import croniter
 from redis.exceptions import RedisError
 
 from leviathan_scheduler.deps import CycleDeps
+from leviathan_scheduler.facts import last_failure_age
 from leviathan_shared import slots
 from leviathan_shared.config import AutonomyConfig
 from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
@@ -81,12 +82,20 @@ def target_status(
         status["paused"] = status["slots"] = _unavailable(exc)
     try:
         state = deps.control_plane.target_state(target)
+        is_open = state.breaker_open or (
+            state.consecutive_failures >= config.circuit_breaker_failures
+        )
         status["breaker"] = {
-            "open": state.breaker_open
-            or state.consecutive_failures >= config.circuit_breaker_failures,
+            "open": is_open,
             "consecutive_failures": state.consecutive_failures,
             "threshold": config.circuit_breaker_failures,
         }
+        wait = config.breaker_probe_after_seconds
+        if is_open and wait is not None:
+            age = last_failure_age(config, deps, state)
+            status["breaker"]["probe_in_seconds"] = (
+                None if age is None else max(round(wait - age), 0)
+            )
         status["running_attempts"] = [
             {"attempt_id": a.attempt_id, "task_id": a.task_id, "status": a.status}
             for a in state.running_attempts
@@ -121,9 +130,13 @@ def render(status: dict[str, Any]) -> list[str]:
     breaker = status["breaker"]
     if "open" in breaker:
         state = "open" if breaker["open"] else "closed"
+        probe = ""
+        if "probe_in_seconds" in breaker:
+            due = breaker["probe_in_seconds"]
+            probe = "; probe time unknown" if due is None else f"; probe in {due}s"
         lines.append(
             f"  Breaker: {state} ({breaker['consecutive_failures']}/{breaker['threshold']} "
-            "consecutive failures)"
+            f"consecutive failures{probe})"
         )
     else:
         lines.append(f"  Breaker: {_fmt(breaker)}")
