@@ -57,10 +57,16 @@ class Verdict:
     why: str = ""
 
 
-def _targets_of(payload: Mapping[str, Any], configs: Mapping[str, AutonomyConfig]) -> list[str]:
+def _repository(payload: Mapping[str, Any]) -> str | None:
     repository = payload.get("repository")
     name = repository.get("full_name") if isinstance(repository, dict) else None
-    if not isinstance(name, str):
+    return name if isinstance(name, str) else None
+
+
+def _targets_of(payload: Mapping[str, Any], configs: Mapping[str, AutonomyConfig]) -> list[str]:
+    """Targets whose ``target_repo_url`` names the delivery's ``owner/name``."""
+    name = _repository(payload)
+    if name is None:
         return []
     return sorted(
         target_id
@@ -92,9 +98,7 @@ def ticks_for(
     """Pure: the targets a delivery should tick now, with the reason either way."""
     targets = _targets_of(payload, configs)
     if not targets:
-        repository = payload.get("repository")
-        name = repository.get("full_name") if isinstance(repository, dict) else None
-        return Verdict(why=f"no target watches repository {name!r}")
+        return Verdict(why=f"no target watches repository {_repository(payload)!r}")
     if event == "pull_request":
         pull = payload.get("pull_request")
         head = pull.get("head") if isinstance(pull, dict) else None

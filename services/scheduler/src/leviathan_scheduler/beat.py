@@ -56,10 +56,10 @@ class TargetBeatScheduler(PersistentScheduler):  # type: ignore[misc]
             delay = min(delay, max(self._next_look - time.monotonic(), 0.0))
         return delay
 
-    def reload_if_changed(self, *, force: bool = False) -> bool:
+    def reload_if_changed(self) -> bool:
         """Rebuild the entries when the target files changed; True when they were."""
         now = time.monotonic()
-        if not force and (self._reload_every <= 0 or now < self._next_look):
+        if self._reload_every <= 0 or now < self._next_look:
             return False
         self._next_look = now + self._reload_every
         fingerprint = config_fingerprint(self._config_path)
