@@ -93,6 +93,9 @@ def test_a_closed_agent_pr_queues_one_cycle_and_a_burst_is_debounced(
     again = deliver(cp, "pull_request", PR_CLOSED, delivery="d-2")
     assert (again.status_code, again.json()["debounced"]) == (202, ["radix"])
     assert queued_cycles(redis_url) == [(TASK_SELECT_CYCLE, ["radix"])]
+    metrics = cp.get("/metrics").text
+    assert 'leviathan_webhooks_total{event="pull_request",outcome="queued"} 1.0' in metrics
+    assert 'leviathan_webhooks_total{event="pull_request",outcome="debounced"} 1.0' in metrics
 
 
 def test_a_backlog_push_queues_a_cycle_and_other_pushes_do_not(
@@ -125,6 +128,10 @@ def test_signatures_pings_and_bad_bodies(cp: httpx.Client, redis_url: str) -> No
     assert listed.status_code == 422
     assert "JSON object" in listed.json()["detail"]
     assert queued_cycles(redis_url) == []
+    metrics = cp.get("/metrics").text
+    assert 'leviathan_webhooks_total{event="-",outcome="unsigned"} 2.0' in metrics
+    assert 'leviathan_webhooks_total{event="push",outcome="failed"} 1.0' in metrics
+    assert 'leviathan_webhooks_total{event="ping",outcome="pong"} 1.0' in metrics
 
 
 def test_a_broken_target_file_is_a_503_naming_it(

@@ -59,4 +59,11 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        self.webhooks = Counter(
+            "leviathan_webhooks",
+            "GitHub webhook deliveries by event and outcome (queued, debounced, ignored, "
+            "pong, unsigned, failed)",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
         self.registry.register(BreakerCollector(reader))

@@ -101,19 +101,31 @@ async def github_webhook(request: Request, services: ServicesDep) -> WebhookAnsw
             "GitHub webhooks are off: set LEVIATHAN_GITHUB_WEBHOOK_SECRET "
             "(with LEVIATHAN_REDIS_URL and LEVIATHAN_CONFIG)",
         )
+    counter = services.metrics.webhooks
     body = await request.body()
     if not signature_valid(hooks.secret, body, request.headers.get("X-Hub-Signature-256")):
+        counter.labels("-", "unsigned").inc()  # the event header is not trusted yet
         raise ApiError(401, "X-Hub-Signature-256 does not match the body (check the secret)")
     event = request.headers.get("X-GitHub-Event", "")
     delivery = request.headers.get("X-GitHub-Delivery") or "unknown"
     if event == "ping":
+        counter.labels(event, "pong").inc()
         return WebhookAnswer(status="pong", event=event, delivery=delivery, reason="ping")
-    payload = _payload(body, request.headers.get("Content-Type", ""))
-    verdict = await run_in_threadpool(_verdict, hooks, event, payload)
-    if not verdict.targets:
-        log.info("webhook %s (%s) ignored: %s", delivery, event, verdict.why)
-        return WebhookAnswer(status="ignored", event=event, delivery=delivery, reason=verdict.why)
-    queued, debounced = await run_in_threadpool(_send, hooks, verdict.targets, delivery)
+    try:
+        payload = _payload(body, request.headers.get("Content-Type", ""))
+        verdict = await run_in_threadpool(_verdict, hooks, event, payload)
+        if not verdict.targets:
+            counter.labels(event, "ignored").inc()
+            log.info("webhook %s (%s) ignored: %s", delivery, event, verdict.why)
+            return WebhookAnswer(
+                status="ignored", event=event, delivery=delivery, reason=verdict.why
+            )
+        queued, debounced = await run_in_threadpool(_send, hooks, verdict.targets, delivery)
+    except ApiError:
+        counter.labels(event, "failed").inc()
+        raise
+    counter.labels(event, "queued").inc(len(queued))
+    counter.labels(event, "debounced").inc(len(debounced))
     log.info(
         "webhook %s (%s): %s; queued %s, debounced %s",
         delivery,
