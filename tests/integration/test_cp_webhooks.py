@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -36,14 +37,17 @@ def deliver(
     *,
     secret: str = SECRET,
     delivery: str = "d-1",
+    form: bool = False,
 ) -> httpx.Response:
-    body = json.dumps(payload).encode()
+    """As GitHub sends it: JSON, or ``payload=<json>`` form-encoded; signed either way."""
+    text = json.dumps(payload)
+    body = urlencode({"payload": text}).encode() if form else text.encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     headers = {
         "X-GitHub-Event": event,
         "X-GitHub-Delivery": delivery,
         "X-Hub-Signature-256": f"sha256={signature}",
-        "Content-Type": "application/json",
+        "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
     }
     return client.post("/v1/webhooks/github", content=body, headers=headers)
 
@@ -111,7 +115,7 @@ def test_a_backlog_push_queues_a_cycle_and_other_pushes_do_not(
     assert "does not touch .leviathan/backlog.yaml" in ignored.json()["reason"]
     assert queued_cycles(redis_url) == []
     other["commits"][0]["modified"] = [".leviathan/backlog.yaml"]
-    hit = deliver(cp, "push", other)
+    hit = deliver(cp, "push", other, form=True)
     assert hit.json()["queued"] == ["radix"]
     assert queued_cycles(redis_url) == [(TASK_SELECT_CYCLE, ["radix"])]
 
