@@ -210,6 +210,13 @@ def test_breaker_opens_after_two_failures_and_reset_closes_it(stack: SchedulerSt
     opened = stack.events("breaker.opened")
     assert len(opened) == 1
     assert opened[0]["payload"]["consecutive_failures"] == 2
+    failures = stack.invoke("attempts", "--target", "radix", "--failed")
+    assert failures.exit_code == 0, failures.output
+    lines = failures.output.splitlines()
+    assert len(lines) == 2
+    assert all(" failed engine_failed: the engine failed" in line for line in lines)
+    listed = json.loads(stack.invoke("attempts", "--target", "radix", "--json").output)
+    assert [a["status"] for a in listed["attempts"]] == ["failed", "failed"]
     reset = stack.invoke("reset-breaker", "--target", "radix", "--reason", "token rotated")
     assert reset.exit_code == 0, reset.output
     after = run_cycle(config, deps)

@@ -110,6 +110,11 @@ class FakeControlPlane:
             open_prs=list(self.prs.values()),
         )
 
+    def list_attempts(self, target_id: str | None = None, limit: int = 50) -> list[AttemptSummary]:
+        if self.down:
+            raise ControlPlaneUnavailable("connection refused")
+        return list(reversed(self.attempts.values()))[:limit]
+
     def list_failures(self, target_id: str | None = None, limit: int = 50) -> list[AttemptSummary]:
         if self.down:
             raise ControlPlaneUnavailable("connection refused")

@@ -72,3 +72,10 @@ def test_pause_with_redis_down_exits_1(config_file: Path) -> None:
     )
     assert code == 1
     assert "pause: Redis unavailable" in output
+
+
+def test_attempts_with_the_control_plane_down_exits_1(config_file: Path) -> None:
+    config_file.write_text(config_file.read_text() + "control_plane_url: http://127.0.0.1:1\n")
+    code, output = invoke("attempts", "--target", "radix", "--config", str(config_file))
+    assert code == 1
+    assert "attempts: control plane:" in output

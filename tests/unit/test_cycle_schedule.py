@@ -15,11 +15,18 @@ from leviathan_scheduler.schedule import (
     schedule_changes,
     schedule_override,
 )
-from leviathan_scheduler.status import next_tick, parse_duration, render, target_status
+from leviathan_scheduler.status import (
+    attempt_lines,
+    next_tick,
+    parse_duration,
+    render,
+    target_status,
+)
 from leviathan_shared import slots
 from leviathan_shared.config import AutonomyConfig, ConfigError, config_fingerprint
 from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
 from leviathan_shared.events import EventType, new_event
+from leviathan_shared.state import AttemptSummary
 
 
 def cfg(target: str, **extra: object) -> AutonomyConfig:
@@ -173,3 +180,39 @@ def test_status_says_when_the_half_open_breaker_probes() -> None:
     assert "  Breaker: open (2/2 consecutive failures; probe in 200s)" in render(status)
     without = target_status(cfg("radix"), world.deps, None)
     assert "probe_in_seconds" not in without["breaker"]
+
+
+def test_attempt_lines_name_status_reason_and_pr() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    lines = attempt_lines(
+        [
+            AttemptSummary(
+                attempt_id="attempt-a-1234abcd",
+                target_id="radix",
+                task_id="a",
+                attempt_number=2,
+                status="failed",
+                reason="scope_violation",
+                message="'src/x.py' is outside docs/",
+                updated_at=at,
+            ),
+            AttemptSummary(
+                attempt_id="attempt-a-9999abcd",
+                target_id="radix",
+                task_id="a",
+                attempt_number=1,
+                status="succeeded",
+                pr_number=3,
+                pr_url="https://github.com/o/r/pull/3",
+                created_at=at,
+            ),
+            AttemptSummary(attempt_id="x", target_id="radix", status="created"),
+        ]
+    )
+    assert lines == [
+        "2026-01-01T00:00:00+00:00  attempt-a-1234abcd  a #2  failed scope_violation: "
+        "'src/x.py' is outside docs/",
+        "2026-01-01T00:00:00+00:00  attempt-a-9999abcd  a #1  succeeded "
+        "PR #3 https://github.com/o/r/pull/3",
+        "-  x  -  created",
+    ]

@@ -28,6 +28,10 @@ class ControlPlane(Protocol):
 
     def get_attempt(self, attempt_id: str) -> dict[str, Any]: ...
 
+    def list_attempts(
+        self, target_id: str | None = None, limit: int = 50
+    ) -> list[AttemptSummary]: ...
+
     def list_failures(
         self, target_id: str | None = None, limit: int = 50
     ) -> list[AttemptSummary]: ...

@@ -1,4 +1,4 @@
-"""Operator commands with live facts: pause, resume, reset-breaker, status, tick.
+"""Operator commands with live facts: pause, resume, reset-breaker, status, tick, attempts.
 
 Exit codes: 0 done (for ``tick``: any decided cycle, dispatch or skip);
 1 a system the command must change could not be reached; 2 bad usage or an
@@ -21,7 +21,7 @@ import typer
 from redis.exceptions import RedisError
 
 from leviathan_scheduler.schedule import schedule_override
-from leviathan_scheduler.status import parse_duration, render, target_status
+from leviathan_scheduler.status import attempt_lines, parse_duration, render, target_status
 from leviathan_shared import slots
 from leviathan_shared.backlog import Backlog, BacklogError
 from leviathan_shared.config import AutonomyConfig, ConfigError, Settings, get_settings
@@ -207,6 +207,27 @@ def tick(target: TargetOpt, config: ConfigOpt = None, as_json: JsonOpt = False) 
         print(json.dumps(outcome.as_json()))
 
 
+def attempts(
+    target: TargetOpt,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only failed ones, newest first")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="How many")] = 20,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A target's latest attempts from the control plane: status, reason, PR."""
+    runtime = _runtime(config)
+    cfg = _config(runtime, target)
+    client = _deps(runtime, cfg).control_plane
+    read = client.list_failures if failed else client.list_attempts
+    rows = _guard("attempts", lambda: read(cfg.target_id, limit=limit))
+    if as_json:
+        print(json.dumps({"attempts": [row.model_dump(mode="json") for row in rows]}))
+        return
+    emit(attempt_lines(rows) or [f"No {'failed ' if failed else ''}attempts for {target}"])
+
+
 def register(app: typer.Typer) -> None:
     """Add the live operator commands to ``app``."""
     app.command("pause")(pause)
@@ -214,3 +235,4 @@ def register(app: typer.Typer) -> None:
     app.command("reset-breaker")(reset_breaker)
     app.command("status")(status)
     app.command("tick")(tick)
+    app.command("attempts")(attempts)

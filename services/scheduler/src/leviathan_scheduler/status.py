@@ -7,6 +7,7 @@ Every reading is optional: a system that cannot be reached shows as
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from leviathan_shared import slots
 from leviathan_shared.config import AutonomyConfig
 from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
 from leviathan_shared.forge.base import ForgeUnavailable
+from leviathan_shared.state import AttemptSummary
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -110,6 +112,19 @@ def target_status(
     except ForgeUnavailable as exc:
         status["open_prs"] = _unavailable(exc)
     return status
+
+
+def attempt_lines(attempts: Sequence[AttemptSummary]) -> list[str]:
+    """One line per attempt: when, id, task and number, status, why, PR."""
+    lines = []
+    for a in attempts:
+        stamp = a.updated_at or a.created_at
+        when = stamp.isoformat() if stamp else "-"
+        number = f" #{a.attempt_number}" if a.attempt_number else ""
+        why = f" {a.reason}" + (f": {a.message}" if a.message else "") if a.reason else ""
+        pr = f" PR #{a.pr_number} {a.pr_url or ''}".rstrip() if a.pr_number else ""
+        lines.append(f"{when}  {a.attempt_id}  {a.task_id or '-'}{number}  {a.status}{why}{pr}")
+    return lines
 
 
 def _fmt(value: Any) -> str:
