@@ -84,6 +84,11 @@ def combine(
     )
 
 
+def breaker_is_open(config: AutonomyConfig, state: TargetState) -> bool:
+    """Open by the control plane's count or by this target's own threshold."""
+    return state.breaker_open or state.consecutive_failures >= config.circuit_breaker_failures
+
+
 def last_failure_age(
     config: AutonomyConfig, deps: CycleDeps, state: TargetState | None
 ) -> float | None:
@@ -94,7 +99,7 @@ def last_failure_age(
     """
     if config.breaker_probe_after_seconds is None or state is None:
         return None
-    if not (state.breaker_open or state.consecutive_failures >= config.circuit_breaker_failures):
+    if not breaker_is_open(config, state):
         return None
     try:
         newest = deps.control_plane.list_failures(config.target_id, limit=1)

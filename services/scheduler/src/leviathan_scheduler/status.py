@@ -15,7 +15,7 @@ from croniter import croniter
 from redis.exceptions import RedisError
 
 from leviathan_scheduler.deps import CycleDeps
-from leviathan_scheduler.facts import last_failure_age
+from leviathan_scheduler.facts import breaker_is_open, last_failure_age
 from leviathan_shared import slots
 from leviathan_shared.config import AutonomyConfig
 from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
@@ -84,9 +84,7 @@ def target_status(
         status["paused"] = status["slots"] = _unavailable(exc)
     try:
         state = deps.control_plane.target_state(target)
-        is_open = state.breaker_open or (
-            state.consecutive_failures >= config.circuit_breaker_failures
-        )
+        is_open = breaker_is_open(config, state)
         status["breaker"] = {
             "open": is_open,
             "consecutive_failures": state.consecutive_failures,
