@@ -52,13 +52,6 @@ def validate_event(data: Any, prefix: list[str | int]) -> Event:
     except ValidationError as exc:
         items = error_items(exc, prefix)
         raise ApiError(422, describe(items), errors=items) from None
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 has no UTC equivalent
-        items = [
-            ErrorItem(
-                loc=[*prefix, "occurred_at"], msg="date out of range in UTC", type="value_error"
-            )
-        ]
-        raise ApiError(422, describe(items), errors=items) from None
     except RecursionError:
         items = [ErrorItem(loc=[*prefix], msg="nested too deeply", type="value_error")]
         raise ApiError(422, describe(items), errors=items) from None

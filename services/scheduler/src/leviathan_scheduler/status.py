@@ -7,7 +7,7 @@ Every reading is optional: a system that cannot be reached shows as
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -125,6 +125,13 @@ def attempt_lines(attempts: Sequence[AttemptSummary]) -> list[str]:
     return lines
 
 
+def _listed(label: str, value: Any, item: Callable[[dict[str, Any]], str]) -> list[str]:
+    """A count and one line per item, or why the list could not be read."""
+    if not isinstance(value, list):
+        return [f"  {label}: {_fmt(value)}"]
+    return [f"  {label}: {len(value)}", *(f"    - {item(v)}" for v in value)]
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, dict) and "unavailable" in value:
         return f"unavailable ({value['unavailable']})"
@@ -161,17 +168,13 @@ def render(status: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append(f"  Slots: {_fmt(held)}")
-    running = status["running_attempts"]
-    if isinstance(running, list):
-        lines.append(f"  Running attempts: {len(running)}")
-        lines += [f"    - {a['attempt_id']} ({a['task_id']}, {a['status']})" for a in running]
-    else:
-        lines.append(f"  Running attempts: {_fmt(running)}")
-    prs = status["open_prs"]
-    if isinstance(prs, list):
-        lines.append(f"  Open PRs: {len(prs)}")
-        lines += [f"    - #{p['number']} {p['branch']} {p['url']}" for p in prs]
-    else:
-        lines.append(f"  Open PRs: {_fmt(prs)}")
+    lines += _listed(
+        "Running attempts",
+        status["running_attempts"],
+        lambda a: f"{a['attempt_id']} ({a['task_id']}, {a['status']})",
+    )
+    lines += _listed(
+        "Open PRs", status["open_prs"], lambda p: f"#{p['number']} {p['branch']} {p['url']}"
+    )
     lines.append(f"  Next tick: {status['next_tick']}")
     return lines

@@ -15,10 +15,11 @@ from redis.exceptions import RedisError
 
 from leviathan_scheduler.celery_app import app
 from leviathan_scheduler.cycle import CYCLE_LOCK_SECONDS, run_cycle
+from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.reconciler import reconcile as reconcile_target
 from leviathan_scheduler.runtime import Runtime
 from leviathan_shared import slots
-from leviathan_shared.config import ConfigError, get_settings
+from leviathan_shared.config import AutonomyConfig, ConfigError, get_settings
 from leviathan_shared.constants import TASK_RECONCILE, TASK_SELECT_CYCLE
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,12 @@ def runtime() -> Runtime:
     return Runtime(get_settings(), app.send_task)
 
 
+def _wired(target_id: str) -> tuple[AutonomyConfig, CycleDeps]:
+    """The target's configuration, read now, and the clients a cycle uses."""
+    config = runtime().config_for(target_id)
+    return config, runtime().deps_for(config)
+
+
 def _config_invalid(target_id: str, exc: ConfigError) -> dict[str, Any]:
     log.error("target %s: configuration invalid, nothing done: %s", target_id, exc)
     return {"target_id": target_id, "status": "config_invalid", "reason": str(exc)}
@@ -39,8 +46,7 @@ def _config_invalid(target_id: str, exc: ConfigError) -> dict[str, Any]:
 def select_cycle(target_id: str) -> dict[str, Any]:
     """One select cycle for ``target_id`` (beat sends one per tick)."""
     try:
-        config = runtime().config_for(target_id)
-        deps = runtime().deps_for(config)
+        config, deps = _wired(target_id)
     except ConfigError as exc:
         return _config_invalid(target_id, exc)
     return run_cycle(config, deps).as_json()
@@ -50,8 +56,7 @@ def select_cycle(target_id: str) -> dict[str, Any]:
 def reconcile(target_id: str) -> dict[str, Any]:
     """Reconcile ``target_id`` between cycles, under the same lock as a cycle."""
     try:
-        config = runtime().config_for(target_id)
-        deps = runtime().deps_for(config)
+        config, deps = _wired(target_id)
     except ConfigError as exc:
         return _config_invalid(target_id, exc)
     try:

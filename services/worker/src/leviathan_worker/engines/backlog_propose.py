@@ -8,8 +8,8 @@ the task; nothing outside Leviathan's bookkeeping paths is touched.
 from __future__ import annotations
 
 from leviathan_worker.backlog_edit import BacklogEditError
-from leviathan_worker.bookkeeping import UnsafePath, mark_task_completed, write_proposal
-from leviathan_worker.engines.base import ChangeContext, EngineError
+from leviathan_worker.bookkeeping import UnsafePath, write_proposal
+from leviathan_worker.engines.base import ChangeContext, EngineError, mark_completed
 
 
 class BacklogProposeEngine:
@@ -18,12 +18,9 @@ class BacklogProposeEngine:
 
     def apply(self, ctx: ChangeContext) -> None:
         try:
-            if write_proposal(ctx.checkout, ctx.task, ctx.attempt_id, ctx.branch, ctx.prefixes):
-                ctx.say(f"✓ Wrote proposal for {ctx.task_id}")
-            marked = mark_task_completed(
-                ctx.checkout, ctx.task_id, ctx.attempt_id, ctx.branch, ctx.prefixes
-            )
+            wrote = write_proposal(ctx.checkout, ctx.task, ctx.attempt_id, ctx.branch, ctx.prefixes)
         except (BacklogEditError, UnsafePath) as exc:
             raise EngineError(str(exc)) from None
-        if marked:
-            ctx.say(f"✓ Added task {ctx.task_id} to backlog")
+        if wrote:
+            ctx.say(f"✓ Wrote proposal for {ctx.task_id}")
+        mark_completed(ctx)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Protocol
 
 from leviathan_shared.backlog import TaskEntry
+from leviathan_worker.backlog_edit import BacklogEditError
+from leviathan_worker.bookkeeping import UnsafePath, mark_task_completed
 
 
 class EngineError(RuntimeError):
@@ -42,3 +44,15 @@ class ChangeEngine(Protocol):
     def apply(self, ctx: ChangeContext) -> None:
         """Write the change into ``ctx.checkout``; raise EngineError when it cannot."""
         ...
+
+
+def mark_completed(ctx: ChangeContext) -> None:
+    """Every engine's last step: mark the task completed by this attempt in the backlog."""
+    try:
+        marked = mark_task_completed(
+            ctx.checkout, ctx.task_id, ctx.attempt_id, ctx.branch, ctx.prefixes
+        )
+    except (BacklogEditError, UnsafePath) as exc:
+        raise EngineError(str(exc)) from None
+    if marked:
+        ctx.say(f"✓ Added task {ctx.task_id} to backlog")

@@ -22,9 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Final
 
-from leviathan_worker.backlog_edit import BacklogEditError
-from leviathan_worker.bookkeeping import UnsafePath, mark_task_completed
-from leviathan_worker.engines.base import ChangeContext, EngineError
+from leviathan_worker.engines.base import ChangeContext, EngineError, mark_completed
 
 OUTPUT_PREFIX: Final = "  │ "
 _HIDDEN_NAME = re.compile(
@@ -113,13 +111,7 @@ class CommandEngine:
         if code != 0:
             raise EngineError(f"the change command exited with status {code}")
         ctx.say("✓ Change command finished")
-        try:
-            if mark_task_completed(
-                ctx.checkout, ctx.task_id, ctx.attempt_id, ctx.branch, ctx.prefixes
-            ):
-                ctx.say(f"✓ Added task {ctx.task_id} to backlog")
-        except (BacklogEditError, UnsafePath) as exc:
-            raise EngineError(str(exc)) from None
+        mark_completed(ctx)
 
     def _run(self, argv: list[str], ctx: ChangeContext, env: dict[str, str]) -> int:
         try:

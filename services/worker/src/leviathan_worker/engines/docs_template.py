@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from leviathan_shared.backlog import TaskEntry
 from leviathan_shared.scope import ScopeError, normalize_path
-from leviathan_worker.backlog_edit import BacklogEditError
-from leviathan_worker.bookkeeping import UnsafePath, mark_task_completed, safe_file
-from leviathan_worker.engines.base import ChangeContext, EngineError
+from leviathan_worker.bookkeeping import UnsafePath, safe_file
+from leviathan_worker.engines.base import ChangeContext, EngineError, mark_completed
 
 
 def markdown_target(task: TaskEntry) -> str:
@@ -53,10 +52,4 @@ class DocsTemplateEngine:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(render_document(ctx.task), encoding="utf-8")
         ctx.say(f"✓ Wrote {path}")
-        try:
-            if mark_task_completed(
-                ctx.checkout, ctx.task_id, ctx.attempt_id, ctx.branch, ctx.prefixes
-            ):
-                ctx.say(f"✓ Added task {ctx.task_id} to backlog")
-        except (BacklogEditError, UnsafePath) as exc:
-            raise EngineError(str(exc)) from None
+        mark_completed(ctx)
