@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,19 +20,18 @@ import httpx
 import pytest
 
 from tests.support.servers import free_port
+from tests.support.servers import wait_for as poll
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, log: Path) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}; output:\n{log.read_text()[-6000:]}")
+    """Poll as the shared helper does; on a timeout show the supervisor's output."""
+    try:
+        return poll(predicate, what, timeout, interval=0.5)
+    except AssertionError:
+        pytest.fail(f"timed out waiting for {what}; output:\n{log.read_text()[-6000:]}")
 
 
 def children_of(pid: int) -> list[int]:

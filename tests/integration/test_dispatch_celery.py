@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import yaml
 from celery import Celery
 from tests.support.k8s_fake import KubernetesFake
 from tests.support.messages import dispatch_message, wire
-from tests.support.servers import RedisServer, UvicornThread
+from tests.support.servers import RedisServer, UvicornThread, wait_for
 
 from leviathan_shared.celery_config import celery_settings
 from leviathan_shared.constants import QUEUE_DISPATCH, TASK_START_ATTEMPT
@@ -64,16 +63,6 @@ class Stack:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
-
-
-def wait_for(predicate: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def write_files(tmp: Path, k8s: KubernetesFake, control_plane_url: str) -> dict[str, str]:

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.messages import dispatch_message
+from tests.support.servers import wait_for
 
 from leviathan_shared.config import AutonomyConfig, Settings
 from leviathan_shared.executors.contract import ExecutorRejected
@@ -42,13 +42,7 @@ sys.exit(int(release.read_text() or "0"))
 
 
 def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(predicate, what, timeout, interval=0.02)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from leviathan_scheduler.runtime import Runtime
 from leviathan_shared.config import AutonomyConfig, Settings, get_settings, load_config
 from tests.support.control_plane import TEST_TOKEN, ControlPlane, running_control_plane
 from tests.support.gitrepo import make_target_repo
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_for
 
 BACKLOG = """
 tasks:
@@ -173,16 +172,6 @@ def scheduler_stack(
         finally:
             for app in stack.senders:
                 app.close()
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass(frozen=True)
