@@ -6,7 +6,8 @@ a new target starts ticking, a removed one stops and a changed
 ``schedule_cron`` applies, without a restart. A file that no longer loads is
 logged once, naming the file and key, and the schedule in force is kept: a
 typo must not stop every target's ticks. At start an invalid file still stops
-beat (exit 2), since there is no schedule to keep.
+beat (exit 2), since there is no schedule to keep. Every loop also touches the
+heartbeat file that the Kubernetes liveness probe reads (``heartbeat.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from celery.beat import PersistentScheduler
 
+from leviathan_scheduler import heartbeat
 from leviathan_scheduler.schedule import (
     beat_schedule,
     is_target_entry,
@@ -37,6 +39,8 @@ class TargetBeatScheduler(PersistentScheduler):  # type: ignore[misc]
         self._reload_every = settings.beat_reload_seconds
         self._next_look = time.monotonic() + self._reload_every
         self._fingerprint = config_fingerprint(self._config_path)
+        self._heartbeat = heartbeat.heartbeat_path(settings.data_dir)
+        self._heartbeat_failed = False
         try:
             schedule = beat_schedule(load_configs(self._config_path), schedule_override())
         except ConfigError as exc:
@@ -49,12 +53,23 @@ class TargetBeatScheduler(PersistentScheduler):  # type: ignore[misc]
         super().setup_schedule()  # drops stored entries of targets removed meanwhile
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        """One beat iteration; also wakes up in time for the next look at the files."""
+        """One beat iteration; also wakes up in time for the next look and the next heartbeat."""
         self.reload_if_changed()
         delay = float(super().tick(*args, **kwargs))
+        self._beat_alive()
         if self._reload_every > 0:
             delay = min(delay, max(self._next_look - time.monotonic(), 0.0))
-        return delay
+        return min(delay, heartbeat.EVERY_SECONDS)
+
+    def _beat_alive(self) -> None:
+        """Touch the heartbeat; an unwritable one is logged once and never stops beat."""
+        if heartbeat.touch(self._heartbeat):
+            self._heartbeat_failed = False
+        elif not self._heartbeat_failed:
+            self._heartbeat_failed = True
+            log.warning(
+                "beat cannot write its heartbeat %s; a liveness probe will fail", self._heartbeat
+            )
 
     def reload_if_changed(self) -> bool:
         """Rebuild the entries when the target files changed; True when they were."""
