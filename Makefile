@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint unit integration e2e bench clean
+.PHONY: install run test lint unit integration e2e e2e-docker bench clean
 
 install: $(BIN)/leviathan
 $(BIN)/leviathan: uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml
@@ -30,7 +30,13 @@ e2e: install
 	$(BIN)/pytest tests/e2e -q
 
 test: lint
-	$(BIN)/pytest tests -q -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest tests -q -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/docker
+
+# The container tier: a private Docker engine, every image built from the repository,
+# `docker compose up` to a pull request. Installs the engine and Compose when missing.
+e2e-docker: install
+	@bash scripts/docker/install.sh
+	$(BIN)/pytest tests/docker -v --timeout=1800 -rA
 
 bench: install
 	$(BIN)/python -m bench

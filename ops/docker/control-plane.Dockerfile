@@ -1,7 +1,8 @@
-# syntax=docker/dockerfile:1.7
 # Leviathan control plane: FastAPI event log and projections, served by uvicorn on 8000.
 #   docker build -f ops/docker/control-plane.Dockerfile -t leviathan-control-plane:local .
 # Dependencies come only from uv.lock (`--frozen`); no secret is read at build time.
+# PYTHON_IMAGE: the base, pinned by tag; `--build-arg PYTHON_IMAGE=...` swaps in a mirror
+# or a local stand-in (scripts/docker/stand-in-images.sh) where no registry answers.
 ARG PYTHON_IMAGE=python:3.11-slim
 ARG UV_VERSION=0.13.9
 
@@ -11,6 +12,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
+    UV_NO_CACHE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
@@ -22,12 +24,10 @@ COPY services/scheduler/pyproject.toml services/scheduler/
 COPY services/worker-dispatch/pyproject.toml services/worker-dispatch/
 COPY services/worker/pyproject.toml services/worker/
 COPY services/control-plane/pyproject.toml services/control-plane/
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package leviathan-control-plane --no-install-workspace
+RUN uv sync --frozen --no-dev --package leviathan-control-plane --no-install-workspace
 COPY shared/src shared/src
 COPY services/control-plane/src services/control-plane/src
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package leviathan-control-plane --no-editable
+RUN uv sync --frozen --no-dev --package leviathan-control-plane --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 leviathan \

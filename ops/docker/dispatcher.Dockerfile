@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1.7
 # Leviathan dispatcher: consumes leviathan.dispatch and starts one worker per attempt.
 #   docker build -f ops/docker/dispatcher.Dockerfile -t leviathan-dispatcher:local .
 # Two targets:
@@ -6,6 +5,8 @@
 #   local                             executor: local; also carries leviathan-worker and
 #                                     git, because it runs the worker as a subprocess
 #                                     (docker-compose.yml builds this one)
+# PYTHON_IMAGE: the base, pinned by tag; `--build-arg PYTHON_IMAGE=...` swaps in a mirror
+# or a local stand-in (scripts/docker/stand-in-images.sh) where no registry answers.
 ARG PYTHON_IMAGE=python:3.11-slim
 ARG UV_VERSION=0.13.9
 
@@ -15,6 +16,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
+    UV_NO_CACHE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
@@ -26,22 +28,18 @@ COPY services/worker/pyproject.toml services/worker/
 COPY services/control-plane/pyproject.toml services/control-plane/
 
 FROM build-base AS build
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package leviathan-dispatch --no-install-workspace
+RUN uv sync --frozen --no-dev --package leviathan-dispatch --no-install-workspace
 COPY shared/src shared/src
 COPY services/worker-dispatch/src services/worker-dispatch/src
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package leviathan-dispatch --no-editable
+RUN uv sync --frozen --no-dev --package leviathan-dispatch --no-editable
 
 FROM build-base AS build-local
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package leviathan-dispatch --package leviathan-worker \
+RUN uv sync --frozen --no-dev --package leviathan-dispatch --package leviathan-worker \
        --no-install-workspace
 COPY shared/src shared/src
 COPY services/worker-dispatch/src services/worker-dispatch/src
 COPY services/worker/src services/worker/src
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package leviathan-dispatch --package leviathan-worker \
+RUN uv sync --frozen --no-dev --package leviathan-dispatch --package leviathan-worker \
        --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime-base

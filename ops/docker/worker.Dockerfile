@@ -1,7 +1,8 @@
-# syntax=docker/dockerfile:1.7
 # Leviathan worker: runs one attempt (clone, change, verify, push, open the PR).
 #   docker build -f ops/docker/worker.Dockerfile -t leviathan-worker:local .
 # The dispatcher runs it as a Kubernetes Job whose environment carries the attempt.
+# PYTHON_IMAGE: the base, pinned by tag; `--build-arg PYTHON_IMAGE=...` swaps in a mirror
+# or a local stand-in (scripts/docker/stand-in-images.sh) where no registry answers.
 ARG PYTHON_IMAGE=python:3.11-slim
 ARG UV_VERSION=0.13.9
 
@@ -11,6 +12,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
+    UV_NO_CACHE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
@@ -20,12 +22,10 @@ COPY services/scheduler/pyproject.toml services/scheduler/
 COPY services/worker-dispatch/pyproject.toml services/worker-dispatch/
 COPY services/worker/pyproject.toml services/worker/
 COPY services/control-plane/pyproject.toml services/control-plane/
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package leviathan-worker --no-install-workspace
+RUN uv sync --frozen --no-dev --package leviathan-worker --no-install-workspace
 COPY shared/src shared/src
 COPY services/worker/src services/worker/src
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --package leviathan-worker --no-editable
+RUN uv sync --frozen --no-dev --package leviathan-worker --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
 # git is unpinned on purpose: the Debian security archive replaces old patch

@@ -162,7 +162,9 @@ def test_images_carry_what_they_run() -> None:
         assert cmd.split('"')[1] in scripts, f"{name}: CMD {cmd}"
     assert "HEALTHCHECK" in {s.keyword for s in parse(dockerfile("control-plane"))}
     assert "/healthz" in dockerfile("control-plane")
-    for name, stage in (("worker", "runtime"), ("dispatcher", "local")):
+    # The scheduler image runs beat, the selection worker and the CLI, which read the
+    # backlog through GitPython: without git they crash at import.
+    for name, stage in (("worker", "runtime"), ("dispatcher", "local"), ("scheduler", "runtime")):
         assert re.search(
             rf"^FROM [^\n]+ AS {stage}\n(?:(?!^FROM )[\s\S])*apt-get install[^\n]*\bgit\b",
             dockerfile(name),
@@ -223,3 +225,34 @@ def test_build_context_holds_the_sources_and_nothing_secret() -> None:
         "services/worker/.env",
     ):
         assert dockerignore_excludes(private, patterns), f"{private} would enter the image"
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGES))
+def test_dockerfile_builds_on_any_builder(name: str) -> None:
+    """No frontend fetched from a registry, no BuildKit-only flags: the classic
+    builder and an engine's built-in BuildKit both take the file."""
+    text = dockerfile(name)
+    assert not re.search(r"^#\s*syntax\s*=", text, re.M | re.I), f"{name}: a # syntax= line"
+    assert "--mount=" not in text, f"{name}: RUN --mount needs BuildKit"
+    assert "ARG PYTHON_IMAGE=" in text, f"{name}: the base image is not a build ARG"
+
+
+def test_dockerignore_is_a_plain_list_of_exclusions() -> None:
+    """Wildcard re-includes drop the sources on some builders (see .dockerignore)."""
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    assert [line for line in lines if line.strip().startswith("!")] == []
+
+
+def test_every_top_level_entry_is_copied_or_excluded() -> None:
+    """A new top-level file or folder must be classified, so nothing enters the
+    build context by accident."""
+    patterns = dockerignore()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    copied = {"uv.lock", "pyproject.toml", "shared", "services"}
+    for top in sorted({path.split("/")[0] for path in tracked}):
+        assert top in copied or dockerignore_excludes(top, patterns), (
+            f"{top} enters the build context: exclude it in .dockerignore"
+        )
+    assert not dockerignore_excludes("services/worker/src/leviathan_worker/cli.py", patterns)

@@ -1,0 +1,105 @@
+"""The forge of the container tier: GitHub's REST API and git's smart HTTP in one server.
+
+Runs in its own container on the compose network, so the images under test talk to
+it exactly as they would talk to GitHub Enterprise: the REST API under ``/api/v3``
+(``tests.support.github_fake``, which the real PyGithub inside the containers
+calls) and every bare repository under ``--root`` at ``/<owner>/<name>.git``
+(``git http-backend`` behind ``tests.support.git_http``), both demanding the token.
+When a pull request is opened for a branch the fake has not seen, the server
+learns the branch's changed files from the bare repository, as GitHub does on a push.
+
+    python -m tests.docker.forge_app --root /srv/git --repo acme/demo --token T --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from tests.support.git_http import GitHttpServer
+from tests.support.github_fake import GitHubFake
+
+API_PREFIX = "/api/v3"
+STATUS = {"A": "added", "M": "modified", "D": "removed", "R": "renamed", "C": "added"}
+
+
+def branch_files(bare: Path, base: str, head: str) -> list[dict[str, Any]]:
+    """The files ``head`` changes against ``base``, in the shape of GitHub's file list."""
+    done = subprocess.run(
+        ["git", "diff", "--name-status", "-z", "-M", f"{base}...{head}"],
+        cwd=bare,
+        capture_output=True,
+        check=True,
+    )
+    fields = done.stdout.decode().split("\0")
+    files: list[dict[str, Any]] = []
+    while len(fields) > 1:
+        status = fields.pop(0)
+        if status[:1] in ("R", "C"):
+            old, new = fields.pop(0), fields.pop(0)
+            files.append({"filename": new, "status": STATUS[status[0]], "previous_filename": old})
+        else:
+            files.append({"filename": fields.pop(0), "status": STATUS.get(status[:1], "changed")})
+    return files
+
+
+class PushAwareFake(GitHubFake):
+    """The GitHub fake, told about pushed branches by reading the bare repositories."""
+
+    def __init__(self, root: Path, token: str) -> None:
+        super().__init__(prefix=API_PREFIX, token=token)
+        self.root = root
+
+    async def _create_pull(self, request: Request, o: str, r: str) -> Response:
+        payload = await request.json()  # Starlette caches it for the parent's read
+        head = str(payload.get("head", "")).removeprefix(f"{o}:")
+        base = str(payload.get("base", ""))
+        bare = self.root / o / f"{r}.git"
+        known = self.repos.get(f"{o}/{r}", {})
+        if bare.is_dir() and head and head not in known:
+            try:
+                self.push_branch(f"{o}/{r}", head, branch_files(bare, base, head))
+            except subprocess.CalledProcessError:
+                pass  # no such branch: the parent answers GitHub's 422
+        return await super()._create_pull(request, o, r)
+
+
+class ForgeApp:
+    """Route ``/api/v3/...`` to the REST fake and everything else to git."""
+
+    def __init__(self, root: Path, token: str, repos: list[str]) -> None:
+        self.api = PushAwareFake(root, token)
+        for repo in repos:
+            self.api.add_repo(repo)
+        self.git = GitHttpServer(root, token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(API_PREFIX + "/"):
+            await self.git.app(scope, receive, send)
+        else:
+            await self.api.app(scope, receive, send)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--repo", action="append", required=True, help="owner/name")
+    parser.add_argument("--token", default=os.environ.get("FORGE_TOKEN", ""))
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    if not args.token:
+        parser.error("--token (or FORGE_TOKEN) is required")
+    app = ForgeApp(args.root, args.token, args.repo)
+    uvicorn.run(app, host="0.0.0.0", port=args.port, log_level="warning")  # noqa: S104
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""``docker compose up`` with the images built from this repository, to a pull request.
+
+docker-compose.yml runs as users run it; ``compose.test.yml`` only adds the forge
+(GitHub's API and the target repository over git's smart HTTP, behind a token)
+and a short tick. Everything is asserted from outside the containers: the forge's
+pull requests, the control plane's API, Flower's API, the celery CLI through
+``docker compose exec``, and ``docker inspect``. The tests run in file order on
+one stack; the last one restarts it, and teardown runs ``down -v``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from tests.docker.engine import REPO, Engine
+from tests.support.gitrepo import make_target_repo
+from tests.support.servers import free_port
+
+TOKEN = "tier-control-plane-token"
+GITHUB_TOKEN = "ghp_tier_forge_token_0123456789"
+REPO_NAME = "acme/demo"
+SEED_EVENTS = {"attempt.created", "attempt.started", "pr.created", "attempt.succeeded"}
+ALLOWED = (".leviathan/", "docs/")
+PROJECT = "leviathan-tier"
+LEVIATHAN_SERVICES = (
+    "redis",
+    "control-plane",
+    "scheduler-beat",
+    "scheduler-worker",
+    "dispatcher",
+    "flower",
+)
+T = TypeVar("T")
+
+
+def demo_backlog() -> str:
+    """The backlog ``make run`` uses: five tasks, one eligible at a time."""
+    spec = importlib.util.spec_from_file_location("demo_target", REPO / "scripts/demo_target.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.DEMO_BACKLOG)
+
+
+def target_file(config_dir: Path) -> None:
+    """ops/autonomy/compose/dev.yaml pointed at the forge on the compose network."""
+    overrides = {
+        "target_id": "demo",
+        "target_repo_url": f"http://forge:8080/{REPO_NAME}.git",
+        "forge": "github",
+        "github_api_url": "http://forge:8080/api/v3",
+    }
+    base = (REPO / "ops/autonomy/compose/dev.yaml").read_text().splitlines()
+    lines = [line for line in base if line.split(":", 1)[0] not in overrides]
+    lines += [f"{key}: {value}" for key, value in overrides.items()]
+    config_dir.mkdir(parents=True)
+    (config_dir / "demo.yaml").write_text("\n".join(lines) + "\n")
+
+
+@dataclass
+class Stack:
+    engine: Engine
+    env: dict[str, str]
+    ports: dict[str, int]
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 600) -> str:
+        done = self.engine.run(
+            "docker",
+            "compose",
+            "-p",
+            PROJECT,
+            "-f",
+            "docker-compose.yml",
+            "-f",
+            "tests/docker/compose.test.yml",
+            *args,
+            check=check,
+            timeout=timeout,
+            extra_env=self.env,
+        )
+        return done.stdout + done.stderr
+
+    def logs(self, service: str = "", tail: int = 80) -> str:
+        names = [service] if service else []
+        return self.compose("logs", "--no-color", "--tail", str(tail), *names, check=False)
+
+    def api(self, path: str, **params: Any) -> Any:
+        url = f"http://127.0.0.1:{self.ports['control-plane']}{path}"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        response = httpx.get(url, params=params, headers=headers, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def forge(self, path: str, **params: Any) -> Any:
+        url = f"http://127.0.0.1:{self.ports['forge']}/api/v3/repos/{REPO_NAME}{path}"
+        headers = {"Authorization": f"token {GITHUB_TOKEN}"}
+        response = httpx.get(url, params=params, headers=headers, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every stored event, following the cursor."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = self.api("/v1/events", limit=500, **({"cursor": cursor} if cursor else {}))
+            found += page["events"]
+            cursor = page.get("next_cursor")
+            if not cursor or not page["events"]:
+                return found
+
+    def wait(self, what: str, probe: Callable[[], T | None], timeout: float = 240) -> T:
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                value = probe()
+                if value is not None:
+                    return value
+            except (httpx.HTTPError, KeyError) as exc:
+                last = exc
+            time.sleep(2)
+        pytest.fail(f"{what}: not within {timeout:.0f} s (last error: {last})\n{self.logs()}")
+
+
+@pytest.fixture(scope="module")
+def stack(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tier = tmp_path_factory.mktemp("tier")
+    bare = make_target_repo(tier, demo_backlog(), {"docs/index.md": "# Documentation\n"})
+    (tier / "git" / "acme").mkdir(parents=True)
+    shutil.move(bare, tier / "git" / "acme" / "demo.git")
+    shutil.chown(tier, 10001, 10001)
+    for path in (tier / "git").rglob("*"):
+        shutil.chown(path, 10001, 10001)
+    shutil.chown(tier / "git", 10001, 10001)
+    target_file(tier / "autonomy")
+    ports = {"control-plane": free_port(), "flower": free_port(), "forge": free_port()}
+    env = {
+        "LEVIATHAN_TIER_DIR": str(tier),
+        "LEVIATHAN_TIER_FORGE_PORT": str(ports["forge"]),
+        "LEVIATHAN_PORT": str(ports["control-plane"]),
+        "LEVIATHAN_FLOWER_PORT": str(ports["flower"]),
+        "LEVIATHAN_COMPOSE_CONFIG": "/etc/leviathan-tier/demo.yaml",
+        "LEVIATHAN_CONTROL_PLANE_TOKEN": TOKEN,
+        "GITHUB_TOKEN": GITHUB_TOKEN,
+    }
+    stack = Stack(engine, env, ports)
+    try:
+        stack.compose("up", "-d", "--no-build", "--wait", "--wait-timeout", "240", timeout=400)
+    except Exception:
+        print(stack.logs())
+        stack.compose("down", "-v", check=False)
+        raise
+    try:
+        yield stack
+    finally:
+        stack.compose("down", "-v", "--remove-orphans", check=False, timeout=300)
+
+
+def test_a_tick_opens_exactly_one_pr_in_scope(stack: Stack) -> None:
+    def finished() -> dict[str, Any] | None:
+        attempts = stack.api("/v1/attempts", target="demo")["attempts"]
+        done = [a for a in attempts if a["status"] in ("succeeded", "failed")]
+        return done[0] if done else None
+
+    attempt = stack.wait("an attempt finishes", finished)
+    assert attempt["status"] == "succeeded", attempt
+    assert attempt["task_id"] == "getting-started-guide"
+    pulls = stack.forge("/pulls", state="all")
+    assert len(pulls) == 1, pulls
+    assert pulls[0]["head"]["ref"].startswith("agent/")
+    assert pulls[0]["html_url"] == attempt["pr_url"] or str(pulls[0]["number"]) in attempt["pr_url"]
+    files = [f["filename"] for f in stack.forge(f"/pulls/{pulls[0]['number']}/files")]
+    assert files, "the PR changes no file"
+    assert all(name.startswith(ALLOWED) for name in files), files
+    # The next ticks see the open PR and stop at the cap.
+    stack.wait(
+        "a later tick prints Open PRs: 1/1",
+        lambda: True if "Open PRs: 1/1" in stack.logs("scheduler-worker", tail=400) else None,
+        timeout=120,
+    )
+    assert "max_open_prs" in stack.logs("scheduler-worker", tail=400)
+    assert len(stack.forge("/pulls", state="all")) == 1
+
+
+def test_graph_summary_shows_the_seed_events(stack: Stack) -> None:
+    summary = stack.api("/v1/graph/summary")
+    assert {"nodes_by_type", "edges_by_type", "recent_events"} <= summary.keys()
+    types = {event["type"] for event in summary["recent_events"]}
+    assert SEED_EVENTS <= types, types
+    unauthorized = httpx.get(f"http://127.0.0.1:{stack.ports['control-plane']}/v1/graph/summary")
+    assert unauthorized.status_code == 401
+
+
+def test_flower_lists_the_scheduler_and_dispatcher_workers(stack: Stack) -> None:
+    def workers() -> list[str] | None:
+        url = f"http://127.0.0.1:{stack.ports['flower']}/api/workers"
+        names = list(httpx.get(url, params={"refresh": 1}, timeout=30).json())
+        prefixes = {name.split("@")[0] for name in names}
+        return names if {"scheduler", "dispatcher"} <= prefixes else None
+
+    names = stack.wait("Flower lists both workers", workers, timeout=120)
+    assert len(names) >= 2
+    assert httpx.get(f"http://127.0.0.1:{stack.ports['flower']}/", timeout=10).status_code == 200
+
+
+def celery(stack: Stack, *args: str) -> str:
+    return stack.compose(
+        "exec", "-T", "scheduler-worker", "celery", "-A", "leviathan_scheduler.celery_app", *args
+    )
+
+
+def test_celery_cli_pings_and_purges_as_the_readme_says(stack: Stack) -> None:
+    pong = celery(stack, "inspect", "ping", "-t", "5")
+    assert re.search(r"scheduler@\S+: OK\s+pong", pong), pong
+    assert re.search(r"dispatcher@\S+: OK\s+pong", pong), pong
+    celery(stack, "control", "cancel_consumer", "leviathan.dispatch", "-t", "5")
+    try:
+        send = (
+            "from leviathan_scheduler.celery_app import app\n"
+            "for n in range(2):\n"
+            "    app.send_task('leviathan.dispatch.start_attempt', args=[{'bad': n}],"
+            " queue='leviathan.dispatch')\n"
+        )
+        stack.compose("exec", "-T", "scheduler-worker", "python", "-c", send)
+        purged = celery(stack, "purge", "-Q", "leviathan.dispatch", "-f")
+        assert "Purged 2 messages" in purged, purged
+    finally:
+        celery(stack, "control", "add_consumer", "leviathan.dispatch", "-t", "5")
+
+
+def test_every_container_runs_hardened_as_non_root(stack: Stack) -> None:
+    ids = stack.compose("ps", "-q").split()
+    inspected = json.loads(stack.engine.docker("inspect", *ids).stdout)
+    seen = set()
+    for container in inspected:
+        service = container["Config"]["Labels"]["com.docker.compose.service"]
+        seen.add(service)
+        host = container["HostConfig"]
+        user = container["Config"]["User"]
+        assert user and user.split(":")[0] not in ("root", "0"), f"{service}: user {user!r}"
+        assert host["ReadonlyRootfs"] is True, service
+        assert host["CapDrop"] == ["ALL"], service
+        assert "no-new-privileges:true" in (host["SecurityOpt"] or []), service
+        uid = stack.compose("exec", "-T", service, "id", "-u").strip()
+        assert uid != "0", f"{service} runs as root"
+    assert set(LEVIATHAN_SERVICES) <= seen, seen
+
+
+def test_restart_and_down_up_lose_no_event(stack: Stack) -> None:
+    before = {event["event_id"] for event in stack.events()}
+    assert len(before) >= len(SEED_EVENTS)
+    stack.compose("restart", "control-plane")
+    stack.wait("the control plane answers after a restart", lambda: stack.api("/readyz") or None)
+    after_restart = {event["event_id"] for event in stack.events()}
+    assert before <= after_restart
+    stack.compose("down", timeout=300)
+    stack.compose("up", "-d", "--no-build", "--wait", "--wait-timeout", "240", timeout=400)
+    after_up = {event["event_id"] for event in stack.events()}
+    assert after_restart <= after_up, after_restart - after_up
+    assert stack.api("/v1/events/verify", target_id="demo")["ok"] is True
+    assert len(stack.forge("/pulls", state="all")) == 1
