@@ -20,7 +20,7 @@ SMOKE = (Path(__file__).parent / "smoke_image.py").read_bytes()
 CELERY = ["celery", "-A", "leviathan_scheduler.celery_app"]
 EXTRA: dict[str, list[list[str]]] = {
     "leviathan-control-plane:local": [
-        ["env", "LEVIATHAN_DATABASE_URL=sqlite:////tmp/smoke.db", "leviathan-control-plane", "migrate"],
+        ["env", "LEVIATHAN_DATABASE_URL=sqlite:////tmp/s.db", "leviathan-control-plane", "migrate"],
     ],
     "leviathan-scheduler:local": [
         ["git", "--version"],
@@ -66,7 +66,8 @@ def test_image_runs_its_entry_points(engine: Engine, tag: str) -> None:
         timeout=600,
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["failed"] == [], "\n\n".join(f"{f['what']}\n{f['error']}" for f in report["failed"])
+    failures = "\n\n".join(f"{f['what']}\n{f['error']}" for f in report["failed"])
+    assert report["failed"] == [], failures
     helps = {c.removesuffix(" --help") for c in report["checked"] if c.endswith(" --help")}
     assert SCRIPTS[tag] <= helps, f"{tag}: scripts checked {sorted(helps)}"
     assert any(c.startswith("import leviathan_shared") for c in report["checked"])
