@@ -43,10 +43,13 @@ RUN uv sync --frozen --no-dev --package leviathan-dispatch --package leviathan-w
        --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime-base
+# /data/runs exists in the image, owned by the service user, because compose mounts
+# the shared local-runs volume there: a fresh named volume takes the ownership of
+# the image's folder, and a missing folder would be created for root.
 RUN groupadd --system --gid 10001 leviathan \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/leviathan \
        --shell /usr/sbin/nologin leviathan \
-    && install -d -o 10001 -g 10001 /data /cache /workspace
+    && install -d -o 10001 -g 10001 /data /data/runs /cache /workspace
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -46,7 +46,7 @@ RUN apt-get update \
     && groupadd --system --gid 10001 leviathan \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/leviathan \
        --shell /usr/sbin/nologin leviathan \
-    && install -d -o 10001 -g 10001 /data /cache
+    && install -d -o 10001 -g 10001 /data /data/runs /cache
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -51,3 +51,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("container tier")
         for name, value in REPORT.items():
             terminalreporter.write_line(f"{name}: {value}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """A failing test of the running stack prints every container's last log lines."""
+    report = yield
+    stack = getattr(item, "funcargs", {}).get("stack")
+    if report.failed and call.when == "call" and stack is not None:
+        report.sections.append(("compose logs (last 80 lines each)", stack.logs()))
+    return report

@@ -175,7 +175,7 @@ def test_a_tick_opens_exactly_one_pr_in_scope(stack: Stack) -> None:
         return done[0] if done else None
 
     attempt = stack.wait("an attempt finishes", finished)
-    assert attempt["status"] == "succeeded", attempt
+    assert attempt["status"] == "succeeded", stack.api(f"/v1/attempts/{attempt['attempt_id']}")
     assert attempt["task_id"] == "getting-started-guide"
     pulls = stack.forge("/pulls", state="all")
     assert len(pulls) == 1, pulls
@@ -197,8 +197,11 @@ def test_a_tick_opens_exactly_one_pr_in_scope(stack: Stack) -> None:
 def test_graph_summary_shows_the_seed_events(stack: Stack) -> None:
     summary = stack.api("/v1/graph/summary")
     assert {"nodes_by_type", "edges_by_type", "recent_events"} <= summary.keys()
-    types = {event["type"] for event in summary["recent_events"]}
-    assert types >= SEED_EVENTS, types
+    counted = {kind for kind, count in summary["events_by_type"].items() if count > 0}
+    assert counted >= SEED_EVENTS, summary["events_by_type"]
+    assert summary["recent_events"], "no recent events"
+    assert {event["target"] for event in summary["recent_events"]} == {"demo"}
+    assert summary["attempts_by_status"].get("succeeded") == 1, summary["attempts_by_status"]
     unauthorized = httpx.get(f"http://127.0.0.1:{stack.ports['control-plane']}/v1/graph/summary")
     assert unauthorized.status_code == 401
 
@@ -259,15 +262,15 @@ def test_every_container_runs_hardened_as_non_root(stack: Stack) -> None:
 
 
 def test_restart_and_down_up_lose_no_event(stack: Stack) -> None:
-    before = {event["event_id"] for event in stack.events()}
+    before = {stored["event"]["event_id"] for stored in stack.events()}
     assert len(before) >= len(SEED_EVENTS)
     stack.compose("restart", "control-plane")
     stack.wait("the control plane answers after a restart", lambda: stack.api("/readyz") or None)
-    after_restart = {event["event_id"] for event in stack.events()}
+    after_restart = {stored["event"]["event_id"] for stored in stack.events()}
     assert before <= after_restart
     stack.compose("down", timeout=300)
     stack.compose("up", "-d", "--no-build", "--wait", "--wait-timeout", "240", timeout=400)
-    after_up = {event["event_id"] for event in stack.events()}
+    after_up = {stored["event"]["event_id"] for stored in stack.events()}
     assert after_restart <= after_up, after_restart - after_up
     assert stack.api("/v1/events/verify", target_id="demo")["ok"] is True
     assert len(stack.forge("/pulls", state="all")) == 1
