@@ -58,11 +58,12 @@ ENV PATH=/app/.venv/bin:$PATH \
 WORKDIR /home/leviathan
 
 FROM runtime-base AS local
-# git is unpinned on purpose: the Debian security archive replaces old patch
-# versions, so a pin would break rebuilds; the base image tag fixes the release.
+# git and bubblewrap (the command engine's sandbox) are unpinned on purpose:
+# the Debian security archive replaces old patch versions, so a pin would break
+# rebuilds; the base image tag fixes the release.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git ca-certificates \
+    && apt-get install -y --no-install-recommends git bubblewrap ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build-local /app/.venv /app/.venv
 USER 10001:10001

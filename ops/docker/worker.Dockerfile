@@ -28,11 +28,12 @@ COPY services/worker/src services/worker/src
 RUN uv sync --frozen --no-dev --package leviathan-worker --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
-# git is unpinned on purpose: the Debian security archive replaces old patch
-# versions, so a pin would break rebuilds; the base image tag fixes the release.
+# git and bubblewrap (the command engine's sandbox) are unpinned on purpose:
+# the Debian security archive replaces old patch versions, so a pin would break
+# rebuilds; the base image tag fixes the release.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git ca-certificates \
+    && apt-get install -y --no-install-recommends git bubblewrap ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 leviathan \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/leviathan \
