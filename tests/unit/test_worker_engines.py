@@ -11,7 +11,7 @@ import pytest
 from leviathan_shared.backlog import parse_task
 from leviathan_shared.config import parse_config
 from leviathan_worker.bookkeeping import bookkeeping_paths, proposal_markdown
-from leviathan_worker.engines import ChangeContext, EngineError, make_engine
+from leviathan_worker.engines import ChangeContext, EngineError, command, make_engine
 from leviathan_worker.engines.command import CommandEngine, command_environment
 from leviathan_worker.engines.docs_template import DocsTemplateEngine, markdown_target
 
@@ -124,19 +124,19 @@ def test_docs_template_document_is_deterministic(tmp_path: Path) -> None:
     )
 
 
-def test_command_environment_drops_every_credential(tmp_path: Path) -> None:
+def test_command_environment_is_an_allowlist(tmp_path: Path) -> None:
     ctx = context(tmp_path, [])
     base = {
-        "PATH": "/bin", "HOME": "/root", "GITHUB_TOKEN": "g", "GH_TOKEN": "g",
-        "LEVIATHAN_CONTROL_PLANE_TOKEN": "c", "LEVIATHAN_REDIS_URL": "redis://",
-        "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.x.extraHeader",
-        "GIT_CONFIG_VALUE_0": "Authorization: Basic eA==", "MY_COPY": "has s3cret inside",
-        "OPENAI_API_KEY": "agent-needs-this",
+        "PATH": "/bin", "LANG": "C.UTF-8 s3cret", "HOME": "/root", "GITHUB_TOKEN": "g",
+        "GH_TOKEN": "g", "LEVIATHAN_CONTROL_PLANE_TOKEN": "c", "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_VALUE_0": "Authorization: Basic eA==", "OPENAI_API_KEY": "k",
     }  # fmt: skip
-    env = command_environment(base, tmp_path / "task.json", ctx, ["s3cret"])
-    assert set(env) == {
-        "PATH", "HOME", "OPENAI_API_KEY", "LEVIATHAN_TASK_FILE", "LEVIATHAN_TASK",
-        "LEVIATHAN_ATTEMPT", "LEVIATHAN_BRANCH", "GIT_TERMINAL_PROMPT",
+    env = command_environment(base, tmp_path / "task.json", ctx, "/tmp")
+    assert env == {
+        "PATH": "/bin", "HOME": str(ctx.scratch), "TMPDIR": "/tmp",
+        "LEVIATHAN_TASK_FILE": str(tmp_path / "task.json"), "LEVIATHAN_TASK": "t1",
+        "LEVIATHAN_ATTEMPT": ctx.attempt_id, "LEVIATHAN_BRANCH": ctx.branch,
+        "GIT_TERMINAL_PROMPT": "0",
     }  # fmt: skip
 
 
@@ -144,7 +144,7 @@ def test_command_gets_the_task_file_and_its_output_is_prefixed(tmp_path: Path) -
     lines: list[str] = []
     ctx = context(tmp_path, lines)
     script = 'cp "$1" docs.json && echo "✓ PR created: fake"'
-    CommandEngine(["sh", "-c", script, "sh", "{task_file}"], 30).apply(ctx)
+    CommandEngine(["sh", "-c", script, "sh", "{task_file}"], 30, allow_unsandboxed=True).apply(ctx)
     spec = json.loads((ctx.checkout / "docs.json").read_text())
     assert spec["id"] == "t1" and spec["allowed_paths"] == ["docs/guide.md"]
     assert "  │ ✓ PR created: fake" in lines
@@ -156,17 +156,24 @@ def test_command_gets_the_task_file_and_its_output_is_prefixed(tmp_path: Path) -
     [
         (["sh", "-c", "exit 3"], "exited with status 3"),
         (["/nonexistent/agent"], "cannot start the change command"),
+        (["no-such-agent-on-path"], "cannot start the change command"),
         (["sh", "-c", "echo x >> .git/config"], "modified .git"),
     ],
 )
 def test_command_failures(tmp_path: Path, argv: list[str], message: str) -> None:
     with pytest.raises(EngineError, match=message):
-        CommandEngine(argv, 30).apply(context(tmp_path, []))
+        CommandEngine(argv, 30, allow_unsandboxed=True).apply(context(tmp_path, []))
 
 
-def test_command_background_children_do_not_outlive_it(tmp_path: Path) -> None:
-    ctx = context(tmp_path, [])
-    CommandEngine(["sh", "-c", "sleep 60 & echo $! > pid"], 30).apply(ctx)
+def test_unsandboxed_command_background_children_do_not_outlive_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no sandbox can be made (and that is allowed), the process group dies."""
+    monkeypatch.setattr(command, "sandbox_unavailable", lambda: "no bwrap (test)")
+    lines: list[str] = []
+    ctx = context(tmp_path, lines)
+    CommandEngine(["sh", "-c", "sleep 60 & echo $! > pid"], 30, allow_unsandboxed=True).apply(ctx)
+    assert any("WITHOUT a sandbox (no bwrap (test))" in line for line in lines)
     pid = int((ctx.checkout / "pid").read_text())
     stat = Path(f"/proc/{pid}/stat")
 
@@ -180,3 +187,27 @@ def test_command_background_children_do_not_outlive_it(tmp_path: Path) -> None:
     while not dead() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert dead()
+
+
+def test_command_refuses_to_run_unsandboxed_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(command, "sandbox_unavailable", lambda: "no bwrap (test)")
+    ctx = context(tmp_path, [])
+    with pytest.raises(EngineError, match=r"no bwrap \(test\).*allow_unsandboxed_engine"):
+        CommandEngine(["sh", "-c", "touch ran"], 30).apply(ctx)
+    assert not (ctx.checkout / "ran").exists()
+
+
+def test_make_engine_passes_the_sandbox_settings() -> None:
+    engine = make_engine(
+        config(
+            change_engine="command", change_command=["true"], allow_unsandboxed_engine=True,
+            engine_network=["models.internal:8443"],
+        ),
+        hidden=[Path("/srv/workspace")],
+    )  # fmt: skip
+    assert isinstance(engine, CommandEngine)
+    assert (engine.hidden, engine.network, engine.allow_unsandboxed) == (
+        (Path("/srv/workspace"),), True, True,
+    )  # fmt: skip

@@ -8,6 +8,7 @@ because a typo in a guardrail setting must never silently loosen it.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from leviathan_shared.scope import ScopeError, normalize_prefix
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# Dot-separated DNS labels, any case; also matches dotted IPv4 addresses.
+HOST_NAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
 CONFIG_SIZE_CAP = 1024 * 1024
 
 NonNegative = Annotated[StrictInt, Field(ge=0)]
@@ -69,6 +72,12 @@ class AutonomyConfig(BaseModel):
     change_engine: Literal["backlog-propose", "docs-template", "command"] = "backlog-propose"
     change_command: list[str] | None = None
     change_command_timeout_seconds: Positive = 600
+    # The command engine runs in a bubblewrap sandbox; where none can be made it
+    # refuses to run unless this is true (then it runs as the worker's user).
+    allow_unsandboxed_engine: StrictBool = False
+    # host:port endpoints the engine must reach (e.g. a model). Empty: no network.
+    # Locally only on/off is enforced; on Kubernetes it is meant for egress policy.
+    engine_network: list[str] = Field(default_factory=list)
     local_forge_dir: str | None = None
     attempt_grace_seconds: NonNegative = 120
     reconcile_interval_seconds: Positive = 60
@@ -111,6 +120,17 @@ class AutonomyConfig(BaseModel):
             raise ValueError(f"{value!r} must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("engine_network")
+    @classmethod
+    def _endpoints(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not _is_endpoint(entry):
+                raise ValueError(
+                    f"{entry!r} is not host:port (a DNS name, an IPv4 address or "
+                    "[IPv6], and a port 1-65535, e.g. api.openai.com:443)"
+                )
+        return value
+
     @field_validator("target_repo_url")
     @classmethod
     def _repo_url(cls, value: str) -> str:
@@ -123,6 +143,20 @@ class AutonomyConfig(BaseModel):
         """``owner/name`` for a GitHub-style https URL, else None."""
         match = re.match(r"^https?://[^/]+/([^/]+)/([^/]+?)(?:\.git)?/?$", self.target_repo_url)
         return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def _is_endpoint(entry: str) -> bool:
+    """``host:port``: a DNS name, IPv4 or bracketed IPv6 address, and a port 1-65535."""
+    host, sep, port = entry.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    return bool(HOST_NAME.fullmatch(host)) and len(host) <= 253
 
 
 def _format_errors(source: str, exc: ValidationError) -> str:

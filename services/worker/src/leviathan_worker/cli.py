@@ -143,14 +143,21 @@ def _report_refusal(
             console.say(f"! could not record the refusal: {exc}")
 
 
+def private_paths(settings: Settings, workspace: Path) -> list[Path]:
+    """What the command engine's sandbox hides: other attempts, the publisher's
+    clone, the spool, caches, HOME and the ``.leviathan-run`` env file's folder."""
+    named = [settings.data_dir, settings.cache_dir, settings.spool_dir, ".leviathan-run"]
+    return [workspace, Path.home(), *(Path(p).absolute() for p in named if p)]
+
+
 def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerContext:
     config = load_target(settings, args.target_id)
+    workspace = Path(os.environ.get(ENV_WORKSPACE_DIR) or config.workspace_dir)
     try:
         forge = make_forge(config, settings)
-        engine = make_engine(config)
+        engine = make_engine(config, hidden=private_paths(settings, workspace))
     except (ConfigError, EngineError, ValueError) as exc:
         raise StartRefused(FailureReason.CONFIG_INVALID, str(exc)) from None
-    workspace = Path(os.environ.get(ENV_WORKSPACE_DIR) or config.workspace_dir)
     flush_seconds = _flush_seconds()
     url = settings.control_plane_for(config)
     cp_token = settings.control_plane_token

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from leviathan_shared.config import AutonomyConfig
 from leviathan_worker.engines.backlog_propose import BacklogProposeEngine
 from leviathan_worker.engines.base import ChangeContext, ChangeEngine, EngineError
@@ -11,12 +14,21 @@ from leviathan_worker.engines.docs_template import DocsTemplateEngine
 __all__ = ["ChangeContext", "ChangeEngine", "EngineError", "make_engine"]
 
 
-def make_engine(config: AutonomyConfig) -> ChangeEngine:
-    """The engine the target's configuration names."""
+def make_engine(config: AutonomyConfig, *, hidden: Sequence[Path] = ()) -> ChangeEngine:
+    """The engine the target's configuration names.
+
+    ``hidden``: the worker's private paths, masked in the command engine's sandbox.
+    """
     if config.change_engine == "docs-template":
         return DocsTemplateEngine()
     if config.change_engine == "command":
         if not config.change_command:
             raise EngineError("change_engine is 'command' but change_command is not set")
-        return CommandEngine(config.change_command, config.change_command_timeout_seconds)
+        return CommandEngine(
+            config.change_command,
+            config.change_command_timeout_seconds,
+            hidden=hidden,
+            network=bool(config.engine_network),
+            allow_unsandboxed=config.allow_unsandboxed_engine,
+        )
     return BacklogProposeEngine()

@@ -1,11 +1,14 @@
 """Run an external program (a script, a coding agent) to make the change.
 
-The program runs in the checkout with a timeout, in its own process group,
-with the task spec as a JSON file and without Leviathan's tokens in its
-environment. It is not trusted: its output is prefixed so it cannot forge the
-worker's console lines, it may not touch ``.git`` (hooks and config would run
-code or redirect the push later), and whatever it changes is verified against
-the task's scope like any other change.
+The program is not trusted. It runs in a bubblewrap sandbox (see
+``leviathan_worker.sandbox``): its own namespaces, uid 65534, the checkout
+and its scratch dir as the only writable places, the worker's private
+directories hidden, no network unless the target lists endpoints, and every
+process it starts dies with it. Its environment is built from an allowlist,
+so no credential can reach it. Where no sandbox can be made it refuses to
+run unless ``allow_unsandboxed_engine`` is true. Its output is prefixed so it
+cannot forge the worker's console lines, and whatever it changes is verified
+against the task's scope like any other change.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
-import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -23,25 +26,38 @@ from pathlib import Path
 from typing import IO, Final
 
 from leviathan_worker.engines.base import ChangeContext, EngineError, mark_completed
+from leviathan_worker.sandbox import (
+    DEFAULT_PIDS_MAX,
+    SandboxSpec,
+    SandboxTimeout,
+    existing_hidden,
+    reopened,
+    run_sandboxed,
+    sandbox_unavailable,
+)
 
 OUTPUT_PREFIX: Final = "  │ "
-_HIDDEN_NAME = re.compile(
-    r"^(GITHUB_TOKEN|GH_TOKEN|GIT_ASKPASS|SSH_ASKPASS|GIT_CONFIG_(COUNT|KEY_\d+|VALUE_\d+)"
-    r"|LEVIATHAN_.*)$"
-)
+SANDBOX_TMP: Final = "/tmp"
+_DEFAULT_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
 _GIT_GUARDED: Final = ("config", "hooks", "info")
 
 
 def command_environment(
-    base: Mapping[str, str], task_file: Path, ctx: ChangeContext, secrets: Sequence[str]
+    base: Mapping[str, str], task_file: Path, ctx: ChangeContext, tmpdir: str
 ) -> dict[str, str]:
-    """The program's environment: the worker's, minus every credential Leviathan holds."""
+    """The program's whole environment: an allowlist, so no credential can slip in.
+
+    Only PATH and LANG come from ``base``, and not when they hold a secret.
+    """
     env = {
-        name: value
-        for name, value in base.items()
-        if not _HIDDEN_NAME.match(name) and not any(s and s in value for s in secrets)
+        name: base[name]
+        for name in ("PATH", "LANG")
+        if name in base and not any(s and s in base[name] for s in ctx.secrets)
     }
+    env.setdefault("PATH", _DEFAULT_PATH)
     env.update(
+        HOME=str(ctx.scratch),
+        TMPDIR=tmpdir,
         LEVIATHAN_TASK_FILE=str(task_file),
         LEVIATHAN_TASK=ctx.task_id,
         LEVIATHAN_ATTEMPT=ctx.attempt_id,
@@ -90,11 +106,25 @@ class CommandEngine:
     name = "command"
     full_checkout = True
 
-    def __init__(self, argv: Sequence[str], timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        timeout_seconds: float,
+        *,
+        hidden: Sequence[Path] = (),
+        network: bool = False,
+        allow_unsandboxed: bool = False,
+        pids_max: int = DEFAULT_PIDS_MAX,
+    ) -> None:
+        """``hidden``: the worker's private paths (workspace root, data, cache, HOME)."""
         if not argv:
             raise EngineError("change_command is empty")
         self.argv = list(argv)
         self.timeout_seconds = timeout_seconds
+        self.hidden = tuple(hidden)
+        self.network = network
+        self.allow_unsandboxed = allow_unsandboxed
+        self.pids_max = pids_max
 
     def apply(self, ctx: ChangeContext) -> None:
         task_file = ctx.scratch / "task.json"
@@ -105,7 +135,7 @@ class CommandEngine:
         ]
         before = git_fingerprint(ctx.checkout)
         ctx.say(f"Running change command: {self.argv[0]} (timeout {self.timeout_seconds:g} s)")
-        code = self._run(argv, ctx, command_environment(os.environ, task_file, ctx, ctx.secrets))
+        code = self._run(argv, ctx, task_file)
         if git_fingerprint(ctx.checkout) != before:
             raise EngineError("the change command modified .git (config, hooks or info)")
         if code != 0:
@@ -113,7 +143,51 @@ class CommandEngine:
         ctx.say("✓ Change command finished")
         mark_completed(ctx)
 
-    def _run(self, argv: list[str], ctx: ChangeContext, env: dict[str, str]) -> int:
+    def _run(self, argv: list[str], ctx: ChangeContext, task_file: Path) -> int:
+        reason = sandbox_unavailable()
+        if reason is None:
+            env = command_environment(os.environ, task_file, ctx, SANDBOX_TMP)
+            _require_program(argv[0], env, ctx.checkout)
+            return self._run_sandboxed(argv, ctx, env)
+        if not self.allow_unsandboxed:
+            raise EngineError(
+                f"the change command needs a sandbox and none can be made here: {reason}; "
+                "install bubblewrap and allow user namespaces, or set "
+                "allow_unsandboxed_engine: true to run it as the worker's user"
+            )
+        ctx.say(
+            f"! Running the change command WITHOUT a sandbox ({reason}); "
+            "allow_unsandboxed_engine is true, so it can read what the worker can"
+        )
+        env = command_environment(os.environ, task_file, ctx, str(ctx.scratch))
+        _require_program(argv[0], env, ctx.checkout)
+        return self._run_unsandboxed(argv, ctx, env)
+
+    def _run_sandboxed(self, argv: list[str], ctx: ChangeContext, env: dict[str, str]) -> int:
+        hidden = existing_hidden(self.hidden)
+        spec = SandboxSpec(
+            checkout=ctx.checkout.resolve(),
+            scratch=ctx.scratch.resolve(),
+            hidden=hidden,
+            readonly=reopened(hidden),
+            network=self.network,
+            pids_max=self.pids_max,
+        )
+        network = "shared network" if self.network else "no network"
+        try:
+            run = run_sandboxed(
+                spec, argv, env, self.timeout_seconds, lambda line: ctx.say(OUTPUT_PREFIX + line)
+            )
+        except SandboxTimeout:
+            raise EngineError(
+                f"the change command did not finish within {self.timeout_seconds:g} s"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"cannot start the change command's sandbox: {exc}") from None
+        ctx.say(f"Sandbox: bubblewrap, uid 65534, {network}, pids limit: {run.pids_limit}")
+        return run.code
+
+    def _run_unsandboxed(self, argv: list[str], ctx: ChangeContext, env: dict[str, str]) -> int:
         try:
             proc = subprocess.Popen(
                 argv,
@@ -142,6 +216,18 @@ class CommandEngine:
                 f"the change command did not finish within {self.timeout_seconds:g} s"
             )
         return code
+
+
+def _require_program(program: str, env: Mapping[str, str], cwd: Path) -> None:
+    """A clear error for a missing program (bwrap's own would read as exit status 1)."""
+    if os.sep in program:
+        found = (cwd / program).is_file() and os.access(cwd / program, os.X_OK)
+    else:
+        found = shutil.which(program, path=env.get("PATH")) is not None
+    if not found:
+        raise EngineError(
+            f"cannot start the change command {program!r}: not found or not executable"
+        )
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
