@@ -66,6 +66,8 @@ class FailureReason(StrEnum):
     MISSING_TOKEN = "missing_token"  # noqa: S105 - a reason code
     CONFIG_INVALID = "config_invalid"
     TASK_NOT_FOUND = "task_not_found"
+    TASK_NOT_ELIGIBLE = "task_not_eligible"
+    CHANGE_TOO_LARGE = "change_too_large"
     ENGINE_FAILED = "engine_failed"
     FORGE_ERROR = "forge_error"
     PR_MISMATCH = "pr_mismatch"

@@ -61,6 +61,30 @@ def clone_target(
     return Checkout(destination, repo, repo.head.commit.hexsha, branch)
 
 
+def work_copy(pristine: Checkout, destination: Path) -> Checkout:
+    """A separate clone of the cloned commit for the change engine, with no remote.
+
+    The engine gets a git repository of its own (coding tools expect one), but not
+    the publisher's: whatever it does to this ``.git`` stays there, because the
+    publisher reads the work tree as data and never runs git in it again.
+    """
+    if destination.exists():
+        shutil.rmtree(destination)
+    try:
+        repo = Repo.clone_from(
+            str(pristine.path),
+            destination,
+            env=environment(),
+            no_hardlinks=True,
+            no_checkout=True,
+            branch=pristine.branch,
+        )
+    except GitCommandError as exc:
+        raise GitFailed("cannot copy the clone for the engine", error_detail(exc, None)) from None
+    gitops.run(repo, "remote", "remove", "origin", action="detaching the engine's clone")
+    return Checkout(destination, repo, pristine.base_sha, pristine.branch)
+
+
 def read_committed(checkout: Checkout, path: str) -> bytes | None:
     """A file's content in the cloned commit (no work tree needed), None when absent."""
     try:

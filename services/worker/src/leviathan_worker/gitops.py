@@ -1,15 +1,18 @@
 """Git commands the worker runs, with one safe configuration and clean errors.
 
-Every call disables hooks and fsmonitor (a checkout's own config or a change
-command must not run code inside the worker), never prompts, ignores the
-machine's system and global git config (so a developer's ``commit.gpgsign``
-cannot change a result), and turns GitPython's errors into ``GitFailed`` with
-the token scrubbed from git's own words.
+Every call disables hooks, fsmonitor and attribute files outside the tree,
+never prompts, ignores the machine's system and global git config (so a
+developer's ``commit.gpgsign`` cannot change a result), runs in an environment
+built from a short allowlist (never a copy of the worker's, which holds the
+control-plane token), and turns git's errors into ``GitFailed`` with the token
+scrubbed from git's own words. The publisher runs git only in its own clone,
+which the change engine never sees (see ``changeset``).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -23,7 +26,17 @@ from leviathan_shared.git_auth import git_env, scrub
 SAFE_OPTIONS: Final = (
     "-c", "core.hooksPath=/dev/null",
     "-c", "core.fsmonitor=false",
+    "-c", "core.attributesFile=/dev/null",
     "-c", "protocol.ext.allow=never",
+)  # fmt: skip
+# What git may see of the worker's environment: where programs and certificates
+# are, proxies and the locale. Nothing else (tokens live in the environment).
+PASSED_THROUGH: Final = frozenset(
+    {
+        "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    }
 )  # fmt: skip
 
 
@@ -38,8 +51,10 @@ class GitFailed(RuntimeError):
 
 def environment(url: str = "", token: SecretStr | str | None = None) -> dict[str, str]:
     """The environment for git: auth header scoped to ``url`` when a token is given."""
-    env = git_env(url, token)
+    base = {name: value for name, value in os.environ.items() if name in PASSED_THROUGH}
+    env = git_env(url, token, base_env=base)
     env["GIT_CONFIG_NOSYSTEM"] = "1"
+    env["GIT_ATTR_NOSYSTEM"] = "1"
     env["GIT_CONFIG_GLOBAL"] = os.devnull
     # A change command could plant refs/replace/* so that diffs show one tree and
     # commits carry another; the worker never honours replacement objects.
@@ -81,6 +96,23 @@ def run(
     except GitCommandError as exc:
         raise GitFailed(action, error_detail(exc, token)) from None
     return str(out)
+
+
+def run_input(
+    repo: Repo, *args: str, data: bytes, action: str, env: Mapping[str, str] | None = None
+) -> str:
+    """``git <args>`` with ``data`` on stdin (for ``update-index -z --index-info``)."""
+    done = subprocess.run(
+        ["git", *SAFE_OPTIONS, *args],
+        cwd=repo.working_tree_dir or repo.git_dir,
+        input=data,
+        env=dict(env) if env is not None else environment(),
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise GitFailed(action, done.stderr.decode(errors="replace").strip()[-800:])
+    return done.stdout.decode(errors="surrogateescape").rstrip("\n")
 
 
 def open_repo(path: Path) -> Repo:

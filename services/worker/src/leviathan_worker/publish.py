@@ -1,6 +1,6 @@
 """Commit, push and open the pull request, with the guards that make it safe to retry.
 
-The commit is built from the staged tree on top of the cloned commit with a
+The commit is built from the publisher's tree on top of the cloned commit with a
 fixed identity and the attempt's creation time, so a retried attempt makes the
 same commit. The push goes only to the attempt's own ``agent/`` branch, never
 to the target branch. The PR cap is read again from the forge (a PR opened
@@ -26,8 +26,8 @@ from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.gitops import GitFailed, clone_url
 
 
-def commit_change(checkout: Checkout, message: str, when: datetime) -> str:
-    """Commit the staged tree onto the cloned commit; returns the new commit id."""
+def commit_change(checkout: Checkout, tree: str, message: str, when: datetime) -> str:
+    """Commit ``tree`` onto the cloned commit; returns the new commit id."""
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S%z")
     env = gitops.environment()
     env.update(
@@ -38,10 +38,8 @@ def commit_change(checkout: Checkout, message: str, when: datetime) -> str:
         GIT_AUTHOR_DATE=stamp,
         GIT_COMMITTER_DATE=stamp,
     )
-    repo = checkout.repo
-    tree = gitops.run(repo, "write-tree", action="writing the tree")
     return gitops.run(
-        repo, "commit-tree", tree, "-p", checkout.base_sha, "-m", message,
+        checkout.repo, "commit-tree", tree, "-p", checkout.base_sha, "-m", message,
         action="committing", env=env,
     )  # fmt: skip
 

@@ -1,8 +1,11 @@
 """One attempt from start to pull request, in the seed's order, each step reported.
 
-created → started → clone → load task → change → verify scope → commit →
-fence check → PR cap → push → PR cap again → fence check → open PR → check
-the PR's files → pr.created → succeeded. Any step that fails raises
+created → started → clone → load and re-check the task → copy for the engine →
+change → read the change as data → commit in the publisher's clone → verify
+scope on that commit → fence check → PR cap → push → PR cap again → fence
+check → open PR → check the PR's files → pr.created → succeeded. The engine
+works in a copy; the publisher's clone, where every later git command runs,
+is one the engine never saw (``changeset``, ``pristine``). Any step that fails raises
 AttemptFailure; the attempt then ends with ``attempt.failed`` carrying its
 reason code, and the failure line is the last line printed.
 """
@@ -15,7 +18,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from leviathan_shared.backlog import BacklogError, TaskEntry, parse_backlog
+from leviathan_shared.backlog import Backlog, BacklogError, TaskEntry, parse_backlog
 from leviathan_shared.config import AutonomyConfig
 from leviathan_shared.constants import BACKLOG_PATH, branch_name
 from leviathan_shared.control_plane_client import ControlPlaneClient
@@ -23,20 +26,19 @@ from leviathan_shared.events import Event, EventType, FailureReason
 from leviathan_shared.forge.base import Forge, PullRequestInfo
 from leviathan_shared.git_auth import redact_url, scrub
 from leviathan_shared.scope import ScopeError, normalize_path
+from leviathan_shared.verdicts import StaticRules, static_verdict
 from leviathan_worker import publish
 from leviathan_worker.bookkeeping import bookkeeping_paths
-from leviathan_worker.clone import Checkout, clone_target, populate, read_committed
+from leviathan_worker.changeset import FileChange, Limits
+from leviathan_worker.clone import Checkout, clone_target, populate, read_committed, work_copy
+from leviathan_worker.collect import Completion, engine_changes, with_bookkeeping
 from leviathan_worker.engines import ChangeContext, ChangeEngine, EngineError
 from leviathan_worker.evidence import Evidence, commit_message, pr_body, pr_title
 from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.gitops import GitFailed
+from leviathan_worker.pristine import base_tree, build_tree
 from leviathan_worker.report import Console, Reporter, banner
-from leviathan_worker.verify import (
-    VerifyResult,
-    committed_changes,
-    scratch_listing,
-    verify_checkout,
-)
+from leviathan_worker.verify import VerifyResult, scratch_listing, verify_commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +134,11 @@ class AttemptRun:
         self.reporter.progress(self.reporter.event(EventType.ATTEMPT_STARTED, started))
         checkout = self._clone()
         task = self._load_task(checkout)
-        self._populate(checkout, task)
-        outside = self._change(checkout, task)
-        verified = self._verify(checkout, task, outside)
-        sha = self._commit(checkout, task)
-        self._recheck_commit(checkout, sha, verified)
+        work, populated = self._work_copy(checkout, task)
+        outside = self._change(work, task)
+        changes = self._collect(checkout, work, task, populated)
+        sha = self._commit(checkout, task, changes)
+        verified = self._verify(checkout, sha, task, outside)
         publisher = publish.Publisher(
             checkout=checkout,
             url=self.config.target_repo_url,
@@ -162,6 +164,7 @@ class AttemptRun:
             raise publisher.withdraw(failure) from None
         self._report_success(pr, sha, verified)
         shutil.rmtree(checkout.path, ignore_errors=True)
+        shutil.rmtree(work.path, ignore_errors=True)
 
     def _clone(self) -> Checkout:
         self.say(f"Cloning {redact_url(self.config.target_repo_url)}...")
@@ -169,7 +172,7 @@ class AttemptRun:
             checkout = clone_target(
                 self.config.target_repo_url,
                 self.config.target_branch,
-                self.attempt_dir / "target",
+                self.attempt_dir / "publisher",
                 self.ctx.github_token,
             )
         except (GitFailed, OSError) as exc:
@@ -184,9 +187,10 @@ class AttemptRun:
                 FailureReason.TASK_NOT_FOUND, f"{BACKLOG_PATH} is missing on the target branch"
             )
         try:
-            task = parse_backlog(raw, BACKLOG_PATH).get(self.args.task_id)
+            backlog = parse_backlog(raw, BACKLOG_PATH)
         except BacklogError as exc:
             raise AttemptFailure(FailureReason.TASK_NOT_FOUND, str(exc)) from None
+        task = backlog.get(self.args.task_id)
         if task is None:
             raise AttemptFailure(
                 FailureReason.TASK_NOT_FOUND,
@@ -194,18 +198,34 @@ class AttemptRun:
             )
         self.say(f"✓ Loaded task spec: {self.args.task_id}")
         self.say(f"  Title: {task.title}")
+        self._check_eligible(task, backlog)
         return task
 
-    def _populate(self, checkout: Checkout, task: TaskEntry) -> None:
-        """Check out the whole tree, or only what the engine may write."""
+    def _check_eligible(self, task: TaskEntry, backlog: Backlog) -> None:
+        """The backlog may have changed since the task was selected: re-judge it."""
+        statuses = {t.id: t.status for t in backlog.tasks if t.id is not None}
+        verdict = static_verdict(task, StaticRules.of(self.config), statuses)
+        if not verdict.eligible:
+            why = "; ".join(verdict.messages) or ", ".join(verdict.reasons)
+            raise AttemptFailure(
+                FailureReason.TASK_NOT_ELIGIBLE,
+                f"task {self.args.task_id!r} is no longer eligible on "
+                f"{self.config.target_branch}: {', '.join(verdict.reasons)} ({why})",
+                reasons=list(verdict.reasons),
+            )
+
+    def _work_copy(self, checkout: Checkout, task: TaskEntry) -> tuple[Checkout, list[str] | None]:
+        """The engine's own clone: the whole tree, or only what the engine may write."""
         paths = None
         if not self.ctx.engine.full_checkout:
             own = bookkeeping_paths(self.args.task_id, self.config.allowed_path_prefixes)
-            paths = [*own, *(p for p in task.allowed_paths if _usable(p))]
+            paths = [*own, *(normalize_path(p) for p in task.allowed_paths if _usable(p))]
         try:
-            populate(checkout, paths)
+            work = work_copy(checkout, self.attempt_dir / "target")
+            populate(work, paths)
         except GitFailed as exc:
             raise AttemptFailure(FailureReason.CLONE_FAILED, str(exc)) from None
+        return work, paths
 
     def _change(self, checkout: Checkout, task: TaskEntry) -> list[str]:
         """Apply the engine; returns what changed beside the checkout (must be nothing)."""
@@ -230,9 +250,38 @@ class AttemptRun:
         after = scratch_listing(self.attempt_dir, (checkout.path, scratch))
         return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
-    def _verify(self, checkout: Checkout, task: TaskEntry, outside: list[str]) -> VerifyResult:
-        result = verify_checkout(
+    def _collect(
+        self, checkout: Checkout, work: Checkout, task: TaskEntry, populated: list[str] | None
+    ) -> list[FileChange]:
+        """The engine's files as data, plus the publisher's own backlog edit."""
+        done = Completion(
+            task_id=self.args.task_id,
+            attempt_id=self.args.attempt_id,
+            branch=self.branch,
+            prefixes=self.config.allowed_path_prefixes,
+            allowed_paths=task.allowed_paths,
+        )
+        changes = engine_changes(work.path, base_tree(checkout), populated, Limits())
+        return with_bookkeeping(changes, read_committed(checkout, BACKLOG_PATH), done)
+
+    def _commit(self, checkout: Checkout, task: TaskEntry, changes: list[FileChange]) -> str:
+        message = commit_message(
+            task, self.args.task_id, self.args.attempt_id, self.ctx.engine.name
+        )
+        try:
+            tree = build_tree(checkout, changes, self.attempt_dir)
+        except GitFailed as exc:
+            # git refuses paths it could never check out (``..``, ``.git``): out of scope.
+            raise AttemptFailure(FailureReason.SCOPE_VIOLATION, str(exc)) from None
+        return publish.commit_change(checkout, tree, message, self.created.occurred_at)
+
+    def _verify(
+        self, checkout: Checkout, sha: str, task: TaskEntry, outside: list[str]
+    ) -> VerifyResult:
+        """Scope, checked on the very commit that will be pushed."""
+        result = verify_commit(
             checkout,
+            sha,
             task_id=self.args.task_id,
             allowed_paths=task.allowed_paths,
             prefixes=self.config.allowed_path_prefixes,
@@ -248,23 +297,6 @@ class AttemptRun:
             raise AttemptFailure(FailureReason.NO_CHANGES, "the change engine changed nothing")
         self.say(f"✓ Scope check {result.summary()}")
         return result
-
-    def _commit(self, checkout: Checkout, task: TaskEntry) -> str:
-        message = commit_message(
-            task, self.args.task_id, self.args.attempt_id, self.ctx.engine.name
-        )
-        return publish.commit_change(checkout, message, self.created.occurred_at)
-
-    def _recheck_commit(self, checkout: Checkout, sha: str, verified: VerifyResult) -> None:
-        """The commit must carry exactly the verified change, nothing slipped in since."""
-        committed = committed_changes(checkout, sha)
-        if set(committed) != set(verified.changes):
-            extra = sorted({c.path for c in committed} ^ set(verified.paths))
-            raise AttemptFailure(
-                FailureReason.SCOPE_VIOLATION,
-                "the commit differs from the verified change: " + ", ".join(extra or ["content"]),
-                paths=extra,
-            )
 
     def _pr_body(self, task: TaskEntry, verified: VerifyResult) -> str:
         return pr_body(

@@ -1,13 +1,14 @@
 """Check the change before anything leaves the machine: every path must be in scope.
 
-The path list comes from git itself (staged against the commit that was
-cloned, renames split into the old and the new path, symlinks and mode
-changes included), so an engine cannot hide a write by committing, renaming
-or linking. A path passes when it matches the task's allowed_paths, or is
-Leviathan's bookkeeping (the task's own backlog entry, its proposal file),
-and lies inside the target's prefixes. Symlinks leading out of the
-repository, submodules, edits to other tasks' backlog entries and files
-written beside the checkout are violations too.
+The path list comes from git itself: the commit that will be pushed, diffed
+against the commit that was cloned (renames split into the old and the new
+path, symlinks and mode changes included), in the publisher's own clone, so
+an engine cannot hide a write by committing, renaming or linking, nor change
+anything between the check and the push. A path passes when it matches the
+task's allowed_paths, or is Leviathan's bookkeeping (the task's own backlog
+entry, its proposal file), and lies inside the target's prefixes. Symlinks
+leading out of the repository, submodules, edits to other tasks' backlog
+entries and files written beside the checkout are violations too.
 """
 
 from __future__ import annotations
@@ -165,22 +166,18 @@ def scratch_listing(root: Path, skip: Sequence[Path]) -> dict[str, tuple[int, in
     return found
 
 
-def verify_checkout(
+def verify_commit(
     checkout: Checkout,
+    sha: str,
     *,
     task_id: str,
     allowed_paths: Sequence[str],
     prefixes: Sequence[str],
     outside: Iterable[str] = (),
 ) -> VerifyResult:
-    """Stage everything in the work tree and check it against the cloned commit."""
+    """Check the commit that will be pushed (not a work tree) against the cloned commit."""
     repo, base = checkout.repo, checkout.base_sha
-    gitops.run(repo, "add", "--all", action="staging the change")
-    raw = gitops.run(
-        repo, "diff", "--cached", "--raw", "-z", "--no-renames", "--no-ext-diff", base,
-        action="listing the changed paths",
-    )  # fmt: skip
-    changes = parse_raw_diff(raw)
+    changes = committed_changes(checkout, sha)
     links = {
         c.path: gitops.run(repo, "cat-file", "blob", c.new_blob, action=f"reading link {c.path}")
         for c in changes
@@ -192,7 +189,10 @@ def verify_checkout(
         before = gitops.run(repo, "show", f"{base}:{BACKLOG_PATH}", action="reading the backlog")
         after = None
         if touched[BACKLOG_PATH].status != "D":
-            after = gitops.run(repo, "show", f":{BACKLOG_PATH}", action="reading the backlog")
+            after = gitops.run(
+                repo, "cat-file", "blob", touched[BACKLOG_PATH].new_blob,
+                action="reading the backlog",
+            )  # fmt: skip
         backlog = (before, after)
     return check_changes(
         changes,
