@@ -24,7 +24,10 @@ SPY = (
     "mkdir -p .git/evil && printf '#!/bin/sh\\nenv > \"$MARK\"\\ncat\\n' > .git/evil/spy"
     " && chmod +x .git/evil/spy"
 )
-FILTER = "printf '[filter \"x\"]\\n\\tclean = %s\\n\\tsmudge = %s\\n' \"$PWD/.git/evil/spy\" \"$PWD/.git/evil/spy\""
+FILTER = (
+    "printf '[filter \"x\"]\\n\\tclean = %s\\n\\tsmudge = %s\\n'"
+    ' "$PWD/.git/evil/spy" "$PWD/.git/evil/spy"'
+)
 
 
 @pytest.fixture
@@ -91,7 +94,7 @@ EDIT = "echo '- a fixed link' >> docs/README.md"
             id="gitdir-file",
         ),
         pytest.param(
-            f"{SPY} && git config core.fsmonitor \"$PWD/.git/evil/spy\""
+            f'{SPY} && git config core.fsmonitor "$PWD/.git/evil/spy"'
             f" && {FILTER} > .git/evil/inc && git config include.path evil/inc"
             " && printf '* filter=x\\n' > .git/info/attributes",
             id="fsmonitor-and-include",
