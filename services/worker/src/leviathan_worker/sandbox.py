@@ -5,7 +5,8 @@ target allows endpoints) network namespaces, uid/gid 65534 inside, no
 capabilities, an empty environment plus an explicit allowlist, and a mount
 view that is the host's root read-only, with fresh /proc, /dev and /tmp, the
 worker's private directories (workspace root, data, cache, HOME, /run)
-masked by empty tmpfs, and only the checkout and its scratch dir writable.
+masked by empty read-only tmpfs, and only the checkout, its scratch dir and
+the private /tmp writable.
 The worker's processes are outside its pid namespace, so their /proc
 entries (environ, cmdline) cannot be listed, read or traced. When the
 engine's first process ends, or bwrap is killed, the namespace's init dies
@@ -102,7 +103,11 @@ def bwrap_argv(
     bwrap: str = "bwrap",
     info_fd: int | None = None,
 ) -> list[str]:
-    """The bwrap command line; hides come before the binds that re-open paths inside them."""
+    """The bwrap command line.
+
+    Hides come before the binds that re-open paths inside them, and each hiding
+    tmpfs is made read-only after them.
+    """
     _check(spec)
     out = [bwrap, "--unshare-all", *(["--share-net"] if spec.network else [])]
     out += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
@@ -116,6 +121,8 @@ def bwrap_argv(
         out += ["--ro-bind", str(path), str(path)]
     for path in (spec.checkout, spec.scratch):
         out += ["--bind", str(path), str(path)]
+    for path in spec.hidden:  # read-only once the binds inside exist: no writes beside them
+        out += ["--remount-ro", str(path)]
     out += ["--chdir", str(spec.checkout)]
     for name, value in env.items():
         out += ["--setenv", name, value]
