@@ -95,10 +95,11 @@ def test_happy_path_on_github(github: GitHubSetup) -> None:
     attempt = attempt_id_for(TASK)
     written: list[Path] = []
 
-    def look_for_the_token() -> None:  # while the checkout still exists
-        checkout = github.harness.workspace / attempt / "target"
-        assert (checkout / ".git" / "config").exists()
-        written.extend(token_files(checkout))
+    def look_for_the_token() -> None:  # while both clones still exist
+        folder = github.harness.workspace / attempt
+        assert (folder / "publisher" / ".git" / "config").exists()
+        assert (folder / "engine" / "target" / ".git" / "config").exists()
+        written.extend(token_files(folder))
 
     forge = ForgeHook(github.forge(), pull_request_files=[look_for_the_token])
     code, output = github.run(attempt, forge=forge)

@@ -41,12 +41,6 @@ def run_script(harness: WorkerHarness, script: str, task: str, **config: object)
     ("script", "task", "offender"),
     [
         pytest.param(
-            "echo x > ../escape.txt && echo ok >> docs/README.md",
-            FOLDER_TASK,
-            "../escape.txt",
-            id="write-beside-checkout",
-        ),
-        pytest.param(
             "mkdir -p src/docs && git mv docs/README.md src/docs/README.md",
             FOLDER_TASK,
             "src/docs/README.md",
@@ -171,3 +165,19 @@ def test_empty_change_is_no_changes(harness: WorkerHarness) -> None:
     assert code == 1
     assert output.strip().splitlines()[-1].startswith("✗ Attempt failed: no_changes: ")
     assert harness.remote_branches() == ["main"]
+
+
+def test_a_write_beside_the_checkout_never_lands(harness: WorkerHarness) -> None:
+    """In the sandbox the write goes to a private tmpfs and vanishes; without one it is
+    seen beside the tree and refused."""
+    code, output = run_script(
+        harness, "echo x > ../escape.txt && echo ok >> docs/README.md", FOLDER_TASK
+    )
+    landed = [p for p in harness.tmp.rglob("escape.txt")]
+    if code == 0:
+        assert landed == [], output
+        assert "sandbox" in output.lower()
+    else:
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("✗ Attempt failed: scope_violation: "), output
+        assert "../escape.txt" in last

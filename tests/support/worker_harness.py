@@ -192,14 +192,22 @@ class WorkerHarness:
         fence: int = 1,
         env: dict[str, str] | None = None,
         config_path: Path | None = None,
+        command: str = "run",
+        drop: tuple[str, ...] = (),
     ) -> subprocess.CompletedProcess[str]:
-        """The real ``leviathan-worker`` program, configured only through its environment."""
+        """The real ``leviathan-worker`` program, configured only through its environment.
+
+        ``command``: ``run`` or one phase (``prepare``, ``engine``, ``publish``);
+        ``drop``: variables to leave out (the engine phase gets no token).
+        """
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LEVIATHAN_", "GITHUB_"))}
         base.update(self.cli_env(attempt_id, fence=fence, config_path=config_path))
         base.update(env or {})
+        for name in drop:
+            base.pop(name, None)
         program = Path(sys.executable).with_name("leviathan-worker")
         return subprocess.run(
-            [str(program), "run"],
+            [str(program), command],
             env=base,
             capture_output=True,
             text=True,

@@ -20,6 +20,7 @@ import typer
 from pydantic import ValidationError
 
 from leviathan_shared.config import AutonomyConfig, ConfigError, Settings, load_configs
+from leviathan_shared.constants import branch_name
 from leviathan_shared.control_plane_client import (
     ControlPlaneClient,
     ControlPlaneRejected,
@@ -36,11 +37,14 @@ from leviathan_shared.executors.contract import (
 )
 from leviathan_shared.forge.factory import make_forge
 from leviathan_shared.git_auth import is_http_url, secret_value
+from leviathan_worker.engine_phase import EngineJob, EngineOutcome, apply_engine, write_outcome
 from leviathan_worker.engines import EngineError, make_engine
 from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.hardening import make_undumpable
+from leviathan_worker.layout import Layout
+from leviathan_worker.preparing import task_from_source
 from leviathan_worker.report import Console, Reporter
-from leviathan_worker.runner import AttemptArgs, WorkerContext, run_attempt
+from leviathan_worker.runner import AttemptArgs, AttemptRun, WorkerContext
 
 ENV_FLUSH_SECONDS: Final = "LEVIATHAN_WORKER_FLUSH_SECONDS"
 EXIT_REFUSED: Final = 2
@@ -181,8 +185,9 @@ def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerC
     )
 
 
-def start(args: AttemptArgs, raw_created: str | None) -> int:
-    """Build everything from the environment and run the attempt; returns the exit code."""
+def start(args: AttemptArgs, raw_created: str | None, phase: str = "run") -> int:
+    """Build everything from the environment and run the attempt (or one of its
+    phases: ``prepare``, ``publish``); returns the exit code."""
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -205,10 +210,15 @@ def start(args: AttemptArgs, raw_created: str | None) -> int:
         _report_refusal(settings, args, created, refused.failure)
         print(refused.failure.line(), flush=True)
         return EXIT_REFUSED
+    attempt = AttemptRun(
+        AttemptArgs(args.target_id, args.task_id, args.attempt_id, args.fence, created), ctx
+    )
     with ctx.client:
-        return run_attempt(
-            AttemptArgs(args.target_id, args.task_id, args.attempt_id, args.fence, created), ctx
-        )
+        if phase == "prepare":
+            return attempt.prepare()
+        if phase == "publish":
+            return attempt.publish()
+        return attempt.run()
 
 
 @app.command()
@@ -222,6 +232,63 @@ def run(
     args = AttemptArgs(target, task, attempt, fence)
     make_undumpable()
     raise typer.Exit(start(args, os.environ.get(ENV_CREATED_EVENT)))
+
+
+def run_engine_phase(args: AttemptArgs) -> int:
+    """The engine container's work: no token, no control plane, only the engine folder.
+
+    Exits 0 whenever it could say how the engine ended (``result.json``); the
+    publisher reports the attempt. Exit 2 means the phase itself could not start.
+    """
+    console = Console()
+    try:
+        settings = Settings()
+        config = load_target(settings, args.target_id)
+        engine = make_engine(config, contained=True)
+    except (ValidationError, StartRefused, ConfigError, EngineError, ValueError) as exc:
+        print(f"leviathan-worker engine: cannot start: {exc}", file=sys.stderr, flush=True)
+        return EXIT_REFUSED
+    workspace = Path(os.environ.get(ENV_WORKSPACE_DIR) or config.workspace_dir)
+    layout = Layout.of(workspace, args.attempt_id)
+    task = task_from_source(layout.task_source, args.task_id)
+    if task is None:
+        outcome = EngineOutcome(False, "the prepare phase left no readable task for the engine")
+    else:
+        branch = branch_name(args.attempt_id, engine.name)
+        job = EngineJob(task, args.task_id, args.attempt_id, branch, config.allowed_path_prefixes)
+        outcome = apply_engine(engine, layout, job, console.say)
+    write_outcome(layout, outcome)
+    console.say("✓ Change engine finished" if outcome.ok else f"✗ Change engine failed: "
+                f"{outcome.message}")  # fmt: skip
+    return 0
+
+
+Target = Annotated[str, typer.Option(envvar=ENV_TARGET, help="Target id.")]
+Task = Annotated[str, typer.Option(envvar=ENV_TASK, help="Task id.")]
+AttemptId = Annotated[str, typer.Option(envvar=ENV_ATTEMPT, help="Attempt id.")]
+Fence = Annotated[int, typer.Option(envvar=ENV_FENCE, min=0, help="Fence token.")]
+
+
+@app.command()
+def prepare(target: Target, task: Task, attempt: AttemptId, fence: Fence) -> None:
+    """A Job's first phase: clone, re-check the task, give the engine its tree (tokens)."""
+    make_undumpable()
+    args = AttemptArgs(target, task, attempt, fence)
+    raise typer.Exit(start(args, os.environ.get(ENV_CREATED_EVENT), "prepare"))
+
+
+@app.command()
+def engine(target: Target, task: Task, attempt: AttemptId, fence: Fence) -> None:
+    """A Job's second phase: run the change engine where no secret is (no tokens needed)."""
+    raise typer.Exit(run_engine_phase(AttemptArgs(target, task, attempt, fence)))
+
+
+@app.command()
+def publish(target: Target, task: Task, attempt: AttemptId, fence: Fence) -> None:
+    """A Job's last phase: commit the engine's change in a clean clone, push, open the PR."""
+    make_undumpable()
+    args = AttemptArgs(target, task, attempt, fence)
+    raise typer.Exit(start(args, os.environ.get(ENV_CREATED_EVENT), "publish"))
 
 
 def main() -> None:

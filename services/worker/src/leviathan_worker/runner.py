@@ -1,44 +1,53 @@
 """One attempt from start to pull request, in the seed's order, each step reported.
 
-created → started → clone → load and re-check the task → copy for the engine →
-change → read the change as data → commit in the publisher's clone → verify
-scope on that commit → fence check → PR cap → push → PR cap again → fence
-check → open PR → check the PR's files → pr.created → succeeded. The engine
-works in a copy; the publisher's clone, where every later git command runs,
-is one the engine never saw (``changeset``, ``pristine``). Any step that fails raises
-AttemptFailure; the attempt then ends with ``attempt.failed`` carrying its
-reason code, and the failure line is the last line printed.
+created → started → clone → load and re-check the task → a tree for the engine
+(prepare) → the change engine (engine) → read the change as data → commit in
+the publisher's clone → verify scope on that commit → fence check → PR cap →
+push → PR cap again → fence check → open PR → check the PR's files →
+pr.created → succeeded (publish). ``run`` does the three phases in one process
+(the command engine in its sandbox); a Kubernetes Job runs them as three
+containers (``prepare``, ``engine``, ``publish``), the engine's holding no
+secret. Any step that fails raises AttemptFailure; the attempt then ends with
+``attempt.failed`` carrying its reason code, and the failure line is the last
+line printed.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from leviathan_shared.backlog import Backlog, BacklogError, TaskEntry, parse_backlog
+from leviathan_shared.backlog import TaskEntry
 from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import BACKLOG_PATH, branch_name
+from leviathan_shared.constants import branch_name
 from leviathan_shared.control_plane_client import ControlPlaneClient
 from leviathan_shared.events import Event, EventType, FailureReason
 from leviathan_shared.forge.base import Forge, PullRequestInfo
 from leviathan_shared.git_auth import redact_url, scrub
-from leviathan_shared.scope import ScopeError, normalize_path
-from leviathan_shared.verdicts import StaticRules, static_verdict
-from leviathan_worker import publish
-from leviathan_worker.bookkeeping import bookkeeping_paths
-from leviathan_worker.changeset import FileChange, Limits
-from leviathan_worker.clone import Checkout, clone_target, populate, read_committed, work_copy
-from leviathan_worker.collect import Completion, engine_changes, with_bookkeeping
-from leviathan_worker.engines import ChangeContext, ChangeEngine, EngineError
+from leviathan_worker import preparing, publish
+from leviathan_worker.committing import Attempt, collect, commit, verify
+from leviathan_worker.engine_phase import (
+    EngineJob,
+    EngineOutcome,
+    apply_engine,
+    read_outcome,
+    share_with_group,
+)
+from leviathan_worker.engines import ChangeEngine
 from leviathan_worker.evidence import Evidence, commit_message, pr_body, pr_title
 from leviathan_worker.failure import AttemptFailure
-from leviathan_worker.gitops import GitFailed
-from leviathan_worker.pristine import base_tree, build_tree
+from leviathan_worker.layout import Layout
+from leviathan_worker.preparing import Prepared
 from leviathan_worker.report import Console, Reporter, banner
-from leviathan_worker.verify import VerifyResult, scratch_listing, verify_commit
+from leviathan_worker.verify import VerifyResult, scratch_listing
+
+Listing = dict[str, tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +87,10 @@ class AttemptRun:
         self.config = ctx.config
         self.say = ctx.console.say
         self.branch = branch_name(args.attempt_id, ctx.engine.name)
-        self.attempt_dir = ctx.workspace_dir / args.attempt_id
+        self.layout = Layout.of(ctx.workspace_dir, args.attempt_id)
+        self.attempt = Attempt(
+            args.task_id, args.attempt_id, self.branch, ctx.config.allowed_path_prefixes
+        )
         self.reporter = Reporter(
             ctx.client,
             ctx.console,
@@ -91,13 +103,35 @@ class AttemptRun:
             EventType.ATTEMPT_CREATED, {"source": "worker"}
         )
 
+    # ---- the three entry points --------------------------------------------------
     def run(self) -> int:
-        """Run the attempt; 0 when the PR is open, 1 when the attempt failed."""
+        """All phases in this process; 0 when the PR is open, 1 when the attempt failed."""
+        return self._attempt(self._all)
+
+    def prepare(self) -> int:
+        """The Job's first container: 0 when the engine may run, 1 when the attempt failed."""
+        code = self._attempt(self._prepare_and_save)
+        if code != 0:
+            self._save_state({"failed": True})
+        return code
+
+    def publish(self) -> int:
+        """The Job's last container: 0 when the PR is open, 1 when the attempt failed."""
+        state = self._load_state()
+        if state.get("failed"):
+            self.say("✗ The prepare phase already ended this attempt")
+            return 1
+        return self._attempt(lambda: self._publish_saved(state), announce=False)
+
+    # ---- orchestration -----------------------------------------------------------
+    def _attempt(self, steps: Callable[[], None], announce: bool = True) -> int:
+        """Run ``steps``; any failure ends the attempt with its reason code."""
         self.ctx.console.block(self._header())
         failure: AttemptFailure | None = None
         try:
-            self.reporter.progress(self.created)
-            self._steps()
+            if announce:
+                self.reporter.progress(self.created)
+            steps()
         except AttemptFailure as exc:
             failure = exc
         except Exception as exc:  # the attempt must still end with a reason code
@@ -124,7 +158,29 @@ class AttemptRun:
             "",
         ]
 
-    def _steps(self) -> None:
+    def _all(self) -> None:
+        prepared = self._prepare()
+        before = self._listing()
+        outcome = self._engine(prepared)
+        self._publish(prepared, outcome, self._outside(before))
+
+    def _prepare_and_save(self) -> None:
+        prepared = self._prepare()
+        share_with_group(self.layout.engine)
+        self._save_state({"populated": prepared.populated, "listing": self._listing()})
+
+    def _publish_saved(self, state: dict[str, object]) -> None:
+        checkout = preparing.reopen(self.layout, self.config.target_branch)
+        task = preparing.load_task(checkout, self.config, self.args.task_id, self.say)
+        populated = state.get("populated")
+        paths = [str(p) for p in populated] if isinstance(populated, list) else None
+        listing = state.get("listing")
+        before = {k: (v[0], v[1]) for k, v in listing.items()} if isinstance(listing, dict) else {}
+        prepared = Prepared(checkout, task, paths)
+        self._publish(prepared, read_outcome(self.layout), self._outside(before))
+
+    # ---- phases --------------------------------------------------------------------
+    def _prepare(self) -> Prepared:
         if self.ctx.token_required and self.ctx.github_token is None:
             raise AttemptFailure(
                 FailureReason.MISSING_TOKEN,
@@ -132,13 +188,40 @@ class AttemptRun:
             )
         started = {"engine": self.ctx.engine.name, "branch": self.branch}
         self.reporter.progress(self.reporter.event(EventType.ATTEMPT_STARTED, started))
-        checkout = self._clone()
-        task = self._load_task(checkout)
-        work, populated = self._work_copy(checkout, task)
-        outside = self._change(work, task)
-        changes = self._collect(checkout, work, task, populated)
-        sha = self._commit(checkout, task, changes)
-        verified = self._verify(checkout, sha, task, outside)
+        checkout = preparing.clone(self.config, self.layout, self.ctx.github_token, self.say)
+        task = preparing.load_task(checkout, self.config, self.args.task_id, self.say)
+        populated = preparing.give_engine_a_tree(
+            checkout,
+            task,
+            self.layout,
+            self.ctx.engine.full_checkout,
+            self.config.allowed_path_prefixes,
+        )
+        return Prepared(checkout, task, populated)
+
+    def _engine(self, prepared: Prepared) -> EngineOutcome:
+        job = EngineJob(
+            prepared.task,
+            self.args.task_id,
+            self.args.attempt_id,
+            self.branch,
+            self.config.allowed_path_prefixes,
+        )
+        return apply_engine(self.ctx.engine, self.layout, job, self.say, self.ctx.secrets)
+
+    def _publish(self, prepared: Prepared, outcome: EngineOutcome, outside: list[str]) -> None:
+        if not outcome.ok:
+            message = outcome.message
+            for secret in (self.ctx.github_token, *self.ctx.secrets):
+                message = scrub(message, secret)
+            raise AttemptFailure(FailureReason.ENGINE_FAILED, message)
+        checkout, task = prepared.checkout, prepared.task
+        changes = collect(checkout, self.layout.target, task, prepared.populated, self.attempt)
+        message = commit_message(
+            task, self.args.task_id, self.args.attempt_id, self.ctx.engine.name
+        )
+        sha = commit(checkout, changes, message, self.created.occurred_at, self.layout.root)
+        verified = verify(checkout, sha, task, self.attempt, outside, self.say)
         publisher = publish.Publisher(
             checkout=checkout,
             url=self.config.target_repo_url,
@@ -163,140 +246,31 @@ class AttemptRun:
                 raise  # the PR exists: leave it and its branch for a human to judge
             raise publisher.withdraw(failure) from None
         self._report_success(pr, sha, verified)
-        shutil.rmtree(checkout.path, ignore_errors=True)
-        shutil.rmtree(work.path, ignore_errors=True)
+        shutil.rmtree(self.layout.publisher, ignore_errors=True)
+        shutil.rmtree(self.layout.target, ignore_errors=True)
 
-    def _clone(self) -> Checkout:
-        self.say(f"Cloning {redact_url(self.config.target_repo_url)}...")
+    # ---- helpers ---------------------------------------------------------------------
+    def _listing(self) -> Listing:
+        """Every entry of the attempt's folder but the engine's own tree and scratch."""
+        skip = (self.layout.target, self.layout.scratch, self.layout.result, self.layout.state)
+        return scratch_listing(self.layout.root, skip)
+
+    def _outside(self, before: Listing) -> list[str]:
+        """What the engine changed beside its tree, as paths relative to the tree."""
+        after = self._listing()
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        return [os.path.relpath(self.layout.root / k, self.layout.target) for k in changed]
+
+    def _save_state(self, state: dict[str, object]) -> None:
+        self.layout.state.parent.mkdir(parents=True, exist_ok=True)
+        self.layout.state.write_text(json.dumps(state))
+
+    def _load_state(self) -> dict[str, object]:
         try:
-            checkout = clone_target(
-                self.config.target_repo_url,
-                self.config.target_branch,
-                self.attempt_dir / "publisher",
-                self.ctx.github_token,
-            )
-        except (GitFailed, OSError) as exc:
-            raise AttemptFailure(FailureReason.CLONE_FAILED, str(exc)) from None
-        self.say(f"✓ Cloned to {checkout.path}")
-        return checkout
-
-    def _load_task(self, checkout: Checkout) -> TaskEntry:
-        raw = read_committed(checkout, BACKLOG_PATH)
-        if raw is None:
-            raise AttemptFailure(
-                FailureReason.TASK_NOT_FOUND, f"{BACKLOG_PATH} is missing on the target branch"
-            )
-        try:
-            backlog = parse_backlog(raw, BACKLOG_PATH)
-        except BacklogError as exc:
-            raise AttemptFailure(FailureReason.TASK_NOT_FOUND, str(exc)) from None
-        task = backlog.get(self.args.task_id)
-        if task is None:
-            raise AttemptFailure(
-                FailureReason.TASK_NOT_FOUND,
-                f"task {self.args.task_id!r} is not in {BACKLOG_PATH} (or is malformed)",
-            )
-        self.say(f"✓ Loaded task spec: {self.args.task_id}")
-        self.say(f"  Title: {task.title}")
-        self._check_eligible(task, backlog)
-        return task
-
-    def _check_eligible(self, task: TaskEntry, backlog: Backlog) -> None:
-        """The backlog may have changed since the task was selected: re-judge it."""
-        statuses = {t.id: t.status for t in backlog.tasks if t.id is not None}
-        verdict = static_verdict(task, StaticRules.of(self.config), statuses)
-        if not verdict.eligible:
-            why = "; ".join(verdict.messages) or ", ".join(verdict.reasons)
-            raise AttemptFailure(
-                FailureReason.TASK_NOT_ELIGIBLE,
-                f"task {self.args.task_id!r} is no longer eligible on "
-                f"{self.config.target_branch}: {', '.join(verdict.reasons)} ({why})",
-                reasons=list(verdict.reasons),
-            )
-
-    def _work_copy(self, checkout: Checkout, task: TaskEntry) -> tuple[Checkout, list[str] | None]:
-        """The engine's own clone: the whole tree, or only what the engine may write."""
-        paths = None
-        if not self.ctx.engine.full_checkout:
-            own = bookkeeping_paths(self.args.task_id, self.config.allowed_path_prefixes)
-            paths = [*own, *(normalize_path(p) for p in task.allowed_paths if _usable(p))]
-        try:
-            work = work_copy(checkout, self.attempt_dir / "target")
-            populate(work, paths)
-        except GitFailed as exc:
-            raise AttemptFailure(FailureReason.CLONE_FAILED, str(exc)) from None
-        return work, paths
-
-    def _change(self, checkout: Checkout, task: TaskEntry) -> list[str]:
-        """Apply the engine; returns what changed beside the checkout (must be nothing)."""
-        scratch = self.attempt_dir / "scratch"
-        scratch.mkdir(parents=True, exist_ok=True)
-        before = scratch_listing(self.attempt_dir, (checkout.path, scratch))
-        context = ChangeContext(
-            checkout=checkout.path,
-            scratch=scratch,
-            task=task,
-            task_id=self.args.task_id,
-            attempt_id=self.args.attempt_id,
-            branch=self.branch,
-            prefixes=self.config.allowed_path_prefixes,
-            say=self.say,
-            secrets=self.ctx.secrets,
-        )
-        try:
-            self.ctx.engine.apply(context)
-        except EngineError as exc:
-            raise AttemptFailure(FailureReason.ENGINE_FAILED, str(exc)) from None
-        after = scratch_listing(self.attempt_dir, (checkout.path, scratch))
-        return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-
-    def _collect(
-        self, checkout: Checkout, work: Checkout, task: TaskEntry, populated: list[str] | None
-    ) -> list[FileChange]:
-        """The engine's files as data, plus the publisher's own backlog edit."""
-        done = Completion(
-            task_id=self.args.task_id,
-            attempt_id=self.args.attempt_id,
-            branch=self.branch,
-            prefixes=self.config.allowed_path_prefixes,
-            allowed_paths=task.allowed_paths,
-        )
-        changes = engine_changes(work.path, base_tree(checkout), populated, Limits())
-        return with_bookkeeping(changes, read_committed(checkout, BACKLOG_PATH), done)
-
-    def _commit(self, checkout: Checkout, task: TaskEntry, changes: list[FileChange]) -> str:
-        message = commit_message(
-            task, self.args.task_id, self.args.attempt_id, self.ctx.engine.name
-        )
-        try:
-            tree = build_tree(checkout, changes, self.attempt_dir)
-        except GitFailed as exc:
-            # git refuses paths it could never check out (``..``, ``.git``): out of scope.
-            raise AttemptFailure(FailureReason.SCOPE_VIOLATION, str(exc)) from None
-        return publish.commit_change(checkout, tree, message, self.created.occurred_at)
-
-    def _verify(
-        self, checkout: Checkout, sha: str, task: TaskEntry, outside: list[str]
-    ) -> VerifyResult:
-        """Scope, checked on the very commit that will be pushed."""
-        result = verify_commit(
-            checkout,
-            sha,
-            task_id=self.args.task_id,
-            allowed_paths=task.allowed_paths,
-            prefixes=self.config.allowed_path_prefixes,
-            outside=outside,
-        )
-        if result.violations:
-            raise AttemptFailure(
-                FailureReason.SCOPE_VIOLATION,
-                result.summary(),
-                paths=[v.path for v in result.violations],
-            )
-        if not result.paths:
-            raise AttemptFailure(FailureReason.NO_CHANGES, "the change engine changed nothing")
-        self.say(f"✓ Scope check {result.summary()}")
-        return result
+            state = json.loads(self.layout.state.read_text())
+        except (OSError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
 
     def _pr_body(self, task: TaskEntry, verified: VerifyResult) -> str:
         return pr_body(
@@ -332,12 +306,3 @@ class AttemptRun:
 
 def run_attempt(args: AttemptArgs, ctx: WorkerContext) -> int:
     return AttemptRun(args, ctx).run()
-
-
-def _usable(path: str) -> bool:
-    """Allowed paths that can be checked out; the scope check judges the rest anyway."""
-    try:
-        normalize_path(path)
-    except ScopeError:
-        return False
-    return True

@@ -153,14 +153,19 @@ def _explicitly_allowed(path: str, allowed_paths: Sequence[str]) -> bool:
 
 
 def scratch_listing(root: Path, skip: Sequence[Path]) -> dict[str, tuple[int, int]]:
-    """Size and mtime of every entry under ``root`` except ``skip``: to catch writes
+    """Size and mtime of every file under ``root`` except ``skip`` (folders: only that
+    they exist, as adding a skipped file changes its folder's mtime): to catch writes
     beside the checkout (``../``), including to the worker's own event spool."""
     found: dict[str, tuple[int, int]] = {}
     skipped = {str(s) for s in skip}
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if os.path.join(folder, d) not in skipped]
-        for name in [*dirs, *files]:
+        for name in dirs:
+            found[Path(folder, name).relative_to(root).as_posix()] = (0, 0)
+        for name in files:
             entry = Path(folder, name)
+            if str(entry) in skipped:
+                continue
             info = entry.lstat()
             found[entry.relative_to(root).as_posix()] = (info.st_size, info.st_mtime_ns)
     return found

@@ -14,10 +14,14 @@ from leviathan_worker.engines.docs_template import DocsTemplateEngine
 __all__ = ["ChangeContext", "ChangeEngine", "EngineError", "make_engine"]
 
 
-def make_engine(config: AutonomyConfig, *, hidden: Sequence[Path] = ()) -> ChangeEngine:
+def make_engine(
+    config: AutonomyConfig, *, hidden: Sequence[Path] = (), contained: bool = False
+) -> ChangeEngine:
     """The engine the target's configuration names.
 
     ``hidden``: the worker's private paths, masked in the command engine's sandbox.
+    ``contained``: the process already runs where no secret is (the Job's engine
+    container, another uid, only the engine's volume), which is the sandbox there.
     """
     if config.change_engine == "docs-template":
         return DocsTemplateEngine()
@@ -29,6 +33,6 @@ def make_engine(config: AutonomyConfig, *, hidden: Sequence[Path] = ()) -> Chang
             config.change_command_timeout_seconds,
             hidden=hidden,
             network=bool(config.engine_network),
-            allow_unsandboxed=config.allow_unsandboxed_engine,
+            allow_unsandboxed=contained or config.allow_unsandboxed_engine,
         )
     return BacklogProposeEngine()

@@ -1,0 +1,51 @@
+"""Where one attempt keeps its files, the same in one process and across a Job's containers.
+
+``<workspace>/<attempt>/``
+    ``publisher/``   the publisher's clone (never shown to the engine)
+    ``state.json``   what ``prepare`` hands to ``publish``
+    ``spool/``       the event spool (when no LEVIATHAN_SPOOL_DIR is set)
+    ``engine/``      the only folder the engine sees (its own volume in a Job):
+        ``target/``       the engine's work tree (a separate clone)
+        ``scratch/``      the engine's scratch files (task.json, HOME)
+        ``backlog.yaml``  the cloned backlog, from which the engine phase reads its task
+        ``result.json``   how the engine ended (untrusted: read with bounds)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    root: Path
+    engine: Path
+
+    @classmethod
+    def of(cls, workspace: Path, attempt_id: str) -> Layout:
+        return cls(workspace / attempt_id, workspace / attempt_id / "engine")
+
+    @property
+    def publisher(self) -> Path:
+        return self.root / "publisher"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def target(self) -> Path:
+        return self.engine / "target"
+
+    @property
+    def scratch(self) -> Path:
+        return self.engine / "scratch"
+
+    @property
+    def task_source(self) -> Path:
+        return self.engine / "backlog.yaml"
+
+    @property
+    def result(self) -> Path:
+        return self.engine / "result.json"
