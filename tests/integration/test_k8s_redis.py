@@ -261,6 +261,22 @@ def test_only_leviathan_pods_and_worker_jobs_may_reach_the_control_plane(
     assert allowed == CONTROL_PLANE_CLIENTS
 
 
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_the_engine_shares_the_pods_network_but_has_no_token_to_use_it_with(
+    rendered: dict[str, list[Obj]], name: str
+) -> None:
+    """A NetworkPolicy selects pods, not containers: what admits the publisher admits
+    the engine too. What keeps the engine harmless is that it holds nothing to send."""
+    objs = rendered[name]
+    policy = policy_for(objs, find(objs, "Deployment", "leviathan-control-plane"))
+    pod = worker_job()["spec"]["template"]
+    assert admitted(policy, pod["metadata"]["labels"], 8000)
+    (engine,) = [c for c in containers(pod["spec"]) if c["name"] == "engine"]
+    names = {e["name"] for e in env_list(engine)}
+    assert not names & {"LEVIATHAN_CONTROL_PLANE_TOKEN", "LEVIATHAN_CONTROL_PLANE_URL"}
+    assert not [e for e in env_list(engine) if "valueFrom" in e]
+
+
 def test_the_policy_readers_see_an_open_rule() -> None:
     """The helpers above must not pass a policy that admits more than named pods."""
     named = {"from": [{"podSelector": {"matchLabels": {"app": "a"}}}]}

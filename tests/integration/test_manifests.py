@@ -303,7 +303,20 @@ def test_worker_job_from_job_spec_validates() -> None:
     assert pod["serviceAccountName"] == "leviathan-worker"
     assert pod["automountServiceAccountToken"] is False
     assert secret_refs([job]) == SECRET_REFS
+    # The untrusted change engine runs in a container of its own that holds none of them.
+    holders = [c["name"] for c in containers(pod) if secret_refs([_only(job, c)])]
+    assert holders == ["prepare", "publish"]
+    assert [c["name"] for c in containers(pod)] == ["prepare", "engine", "publish"]
     assert job["metadata"]["namespace"] == NAMESPACE
     assert job["spec"]["backoffLimit"] == 0
     config_volumes = [v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v]
     assert config_volumes == ["leviathan-autonomy-config"]
+
+
+def _only(job: Obj, container: Obj) -> Obj:
+    """The Job with just this one container, for helpers that walk whole objects."""
+    one = copy.deepcopy(job)
+    pod = one["spec"]["template"]["spec"]
+    pod.pop("initContainers", None)
+    pod["containers"] = [container]
+    return one

@@ -37,14 +37,19 @@ def job_document(config: AutonomyConfig | None = None, **kwargs: Any) -> dict[st
     return document
 
 
-def container(document: dict[str, Any]) -> dict[str, Any]:
-    containers = document["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1
-    return dict(containers[0])
+def all_containers(document: dict[str, Any]) -> list[dict[str, Any]]:
+    pod = document["spec"]["template"]["spec"]
+    return [*pod.get("initContainers", []), *pod["containers"]]
 
 
-def env_of(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {item["name"]: item for item in container(document)["env"]}
+def container(document: dict[str, Any], name: str = "publish") -> dict[str, Any]:
+    """One phase's container (default: publish, the one that pushes and opens the PR)."""
+    (found,) = [c for c in all_containers(document) if c["name"] == name]
+    return dict(found)
+
+
+def env_of(document: dict[str, Any], name: str = "publish") -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in container(document, name)["env"]}
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -84,31 +89,37 @@ def test_kubernetes_never_retries_and_the_deadline_is_the_attempt_timeout() -> N
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
 
 
-def test_the_pod_and_container_are_locked_down() -> None:
+def test_the_pod_and_every_container_are_locked_down() -> None:
     document = job_document()
     pod = document["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "leviathan-worker"
     assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["fsGroup"] == 10001
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    security = container(document)["securityContext"]
-    assert security["runAsNonRoot"] is True
-    assert security["runAsUser"] > 0
-    assert security["readOnlyRootFilesystem"] is True
-    assert security["allowPrivilegeEscalation"] is False
-    assert security["capabilities"] == {"drop": ["ALL"]}
-    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
-    resources = container(document)["resources"]
-    assert set(resources["requests"]) >= {"cpu", "memory"}
-    assert set(resources["limits"]) >= {"cpu", "memory"}
+    assert [c["name"] for c in all_containers(document)] == ["prepare", "engine", "publish"]
+    for spec in all_containers(document):
+        security = spec["securityContext"]
+        assert security["runAsNonRoot"] is True, spec["name"]
+        assert security["runAsUser"] > 0, spec["name"]
+        assert security["readOnlyRootFilesystem"] is True, spec["name"]
+        assert security["allowPrivilegeEscalation"] is False, spec["name"]
+        assert security["privileged"] is False, spec["name"]
+        assert security["capabilities"] == {"drop": ["ALL"]}, spec["name"]
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}, spec["name"]
+        resources = spec["resources"]
+        assert set(resources["requests"]) >= {"cpu", "memory"}, spec["name"]
+        assert set(resources["limits"]) >= {"cpu", "memory"}, spec["name"]
 
 
 def test_writable_places_are_empty_dirs_and_config_is_mounted_read_only() -> None:
-    document = job_document(seed_config(workspace_dir="/work/space"))
+    message = dispatch_message("radix", attempt_id="attempt-a-1")
+    document = job_document(seed_config(workspace_dir="/work/space"), message=message)
     volumes = {v["name"]: v for v in document["spec"]["template"]["spec"]["volumes"]}
     mounts = {m["mountPath"]: m for m in container(document)["volumeMounts"]}
     env = env_of(document)
-    for path in ("/work/space", "/tmp", env["HOME"]["value"]):
+    for path in ("/work/space/attempt-a-1", "/tmp", env["HOME"]["value"]):
         assert "emptyDir" in volumes[mounts[path]["name"]], path
     config_mount = mounts["/etc/leviathan"]
     assert config_mount["readOnly"] is True
@@ -124,7 +135,7 @@ def test_the_worker_gets_the_attempt_through_arguments_and_environment() -> None
     assert spec["image"] == "registry.example/worker:1.2"
     assert spec["command"] == ["leviathan-worker"]
     assert spec["args"] == [
-        "run", "--target", "radix", "--task", "fix-links",
+        "publish", "--target", "radix", "--task", "fix-links",
         "--attempt", message.attempt_id, "--fence", "42",
     ]  # fmt: skip
     env = {name: str(item.get("value")) for name, item in env_of(document).items()}
@@ -138,14 +149,14 @@ def test_the_worker_gets_the_attempt_through_arguments_and_environment() -> None
 
 
 def test_the_image_defaults_to_the_configured_worker_image() -> None:
-    assert container(job_document())["image"] == "leviathan-worker:local"
+    images = {c["image"] for c in all_containers(job_document())}
+    assert images == {"leviathan-worker:local"}
 
 
 def test_secrets_are_only_referenced(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_should_never_appear")
     monkeypatch.setenv("LEVIATHAN_CONTROL_PLANE_TOKEN", "cp_should_never_appear")
     document = job_document()
-    env = env_of(document)
     refs = {
         "GITHUB_TOKEN": ("leviathan-secrets", "github-token"),
         "LEVIATHAN_CONTROL_PLANE_TOKEN": (
@@ -153,14 +164,17 @@ def test_secrets_are_only_referenced(monkeypatch: pytest.MonkeyPatch) -> None:
             "LEVIATHAN_CONTROL_PLANE_TOKEN",
         ),
     }
-    for name, (secret, key) in refs.items():
-        assert "value" not in env[name]
-        ref = env[name]["valueFrom"]["secretKeyRef"]
-        assert (ref["name"], ref["key"]) == (secret, key)
+    for phase in ("prepare", "publish"):
+        env = env_of(document, phase)
+        for name, (secret, key) in refs.items():
+            assert "value" not in env[name], (phase, name)
+            ref = env[name]["valueFrom"]["secretKeyRef"]
+            assert (ref["name"], ref["key"]) == (secret, key)
     text = json.dumps(document)
     assert "should_never_appear" not in text
-    plain = [i for i in env.values() if "value" in i and re.search("TOKEN|SECRET", i["name"])]
-    assert plain == []
+    for spec in all_containers(document):
+        plain = [i for i in spec["env"] if "value" in i and re.search("TOKEN|SECRET", i["name"])]
+        assert plain == [], spec["name"]
 
 
 def test_building_is_pure() -> None:

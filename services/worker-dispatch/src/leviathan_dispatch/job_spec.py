@@ -3,7 +3,8 @@
 Pure so it can be validated offline against the Kubernetes schema and so a
 duplicate delivery builds the very same Job (same name -> 409 -> done).
 Kubernetes gets ``backoffLimit: 0`` because Leviathan counts attempts itself;
-secrets only ever appear as ``secretKeyRef``.
+secrets only ever appear as ``secretKeyRef``, and only in the containers that
+hold them (job_containers.py: the change engine runs in one that holds none).
 """
 
 from __future__ import annotations
@@ -12,42 +13,29 @@ from typing import Final
 
 from kubernetes import client
 
+from leviathan_dispatch.job_containers import (
+    PUBLISHER_UID,
+    SHARED_GID,
+    engine_container,
+    publisher_container,
+    volumes,
+)
 from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import (
-    LABEL_APP,
-    LABEL_ATTEMPT,
-    LABEL_TARGET,
-    SECRET_CONTROL_PLANE,
-    SECRET_CONTROL_PLANE_KEY,
-    SECRET_GITHUB,
-    SECRET_GITHUB_KEY,
-    WORKER_APP_LABEL,
-)
-from leviathan_shared.executors.contract import (
-    ENV_CONTROL_PLANE_TOKEN,
-    ENV_GITHUB_TOKEN,
-    WORKER_PROGRAM,
-    attempt_environment,
-    process_environment,
-    worker_arguments,
-)
+from leviathan_shared.constants import LABEL_APP, LABEL_ATTEMPT, LABEL_TARGET, WORKER_APP_LABEL
+from leviathan_shared.executors.contract import PHASE_ENGINE, PHASE_PREPARE, PHASE_PUBLISH, Phase
 from leviathan_shared.executors.naming import ANNOTATION_ATTEMPT_ID, job_name, label_value
 from leviathan_shared.messages import DispatchMessage
 
 __all__ = ["build_job", "job_name"]
 
-CONFIG_MAP: Final = "leviathan-autonomy-config"
-CONFIG_MOUNT: Final = "/etc/leviathan"
 SERVICE_ACCOUNT: Final = "leviathan-worker"
-TMP_DIR: Final = "/tmp"
-HOME_DIR: Final = "/home/leviathan"
-RUN_AS: Final = 10001
 ANNOTATION_TASK_ID: Final = "leviathan.dev/task-id"
 ANNOTATION_FENCE: Final = "leviathan.dev/fence"
-RESOURCES: Final = client.V1ResourceRequirements(
-    requests={"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
-    limits={"cpu": "1", "memory": "1Gi", "ephemeral-storage": "2Gi"},
-)
+# On the pod: which containers run untrusted code, and the endpoints the target
+# lets its engine reach. A NetworkPolicy selects pods, not containers, so an
+# egress policy built from this list opens them to the whole pod.
+ANNOTATION_UNTRUSTED: Final = "leviathan.dev/untrusted-containers"
+ANNOTATION_ENGINE_NETWORK: Final = "leviathan.dev/engine-network"
 
 
 def job_labels(config: AutonomyConfig, message: DispatchMessage) -> dict[str, str]:
@@ -59,76 +47,38 @@ def job_labels(config: AutonomyConfig, message: DispatchMessage) -> dict[str, st
     }
 
 
-def _secret_env(name: str, secret: str, key: str) -> client.V1EnvVar:
-    # optional: a missing secret lets the worker start and report missing_token,
-    # instead of a pod stuck in CreateContainerConfigError until the deadline.
-    ref = client.V1SecretKeySelector(name=secret, key=key, optional=True)
-    return client.V1EnvVar(name=name, value_from=client.V1EnvVarSource(secret_key_ref=ref))
-
-
-def _environment(
-    config: AutonomyConfig, message: DispatchMessage, control_plane_url: str
-) -> list[client.V1EnvVar]:
-    plain = attempt_environment(message) | process_environment(
-        config_path=f"{CONFIG_MOUNT}/",
-        control_plane_url=control_plane_url,
-        workspace_dir=config.workspace_dir,
-    )
-    plain |= {
-        "HOME": HOME_DIR,
-        "LEVIATHAN_DATA_DIR": f"{TMP_DIR}/leviathan-data",
-        "LEVIATHAN_CACHE_DIR": f"{TMP_DIR}/leviathan-cache",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    env = [client.V1EnvVar(name=key, value=value) for key, value in plain.items()]
-    env.append(_secret_env(ENV_GITHUB_TOKEN, SECRET_GITHUB, SECRET_GITHUB_KEY))
-    env.append(_secret_env(ENV_CONTROL_PLANE_TOKEN, SECRET_CONTROL_PLANE, SECRET_CONTROL_PLANE_KEY))
-    return env
-
-
-def _container(
+def _pod(
     config: AutonomyConfig, message: DispatchMessage, image: str, control_plane_url: str
-) -> client.V1Container:
-    security = client.V1SecurityContext(
+) -> client.V1PodSpec:
+    """prepare -> engine as init containers, publish as the container.
+
+    A failing init container fails the pod and so the Job (``backoffLimit: 0``),
+    which the reconciler already reads as a failed run.
+    """
+
+    def publisher(phase: Phase) -> client.V1Container:
+        return publisher_container(
+            config, message, phase=phase, image=image, control_plane_url=control_plane_url
+        )
+
+    security = client.V1PodSecurityContext(
         run_as_non_root=True,
-        run_as_user=RUN_AS,
-        run_as_group=RUN_AS,
-        read_only_root_filesystem=True,
-        allow_privilege_escalation=False,
-        privileged=False,
-        capabilities=client.V1Capabilities(drop=["ALL"]),
+        run_as_user=PUBLISHER_UID,
+        run_as_group=SHARED_GID,
+        fs_group=SHARED_GID,
         seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
     )
-    mounts = [
-        client.V1VolumeMount(name="workspace", mount_path=config.workspace_dir),
-        client.V1VolumeMount(name="tmp", mount_path=TMP_DIR),
-        client.V1VolumeMount(name="home", mount_path=HOME_DIR),
-        client.V1VolumeMount(name="config", mount_path=CONFIG_MOUNT, read_only=True),
-    ]
-    return client.V1Container(
-        name="worker",
-        image=image,
-        image_pull_policy="IfNotPresent",
-        command=[WORKER_PROGRAM],
-        args=worker_arguments(message),
-        env=_environment(config, message, control_plane_url),
-        working_dir=config.workspace_dir,
-        resources=RESOURCES,
+    return client.V1PodSpec(
+        restart_policy="Never",
+        service_account_name=SERVICE_ACCOUNT,
+        automount_service_account_token=False,
+        enable_service_links=False,
+        share_process_namespace=False,
         security_context=security,
-        volume_mounts=mounts,
+        init_containers=[publisher(PHASE_PREPARE), engine_container(config, message, image=image)],
+        containers=[publisher(PHASE_PUBLISH)],
+        volumes=volumes(),
     )
-
-
-def _volumes() -> list[client.V1Volume]:
-    return [
-        client.V1Volume(
-            name="workspace", empty_dir=client.V1EmptyDirVolumeSource(size_limit="2Gi")
-        ),
-        client.V1Volume(name="tmp", empty_dir=client.V1EmptyDirVolumeSource(size_limit="512Mi")),
-        client.V1Volume(name="home", empty_dir=client.V1EmptyDirVolumeSource(size_limit="64Mi")),
-        client.V1Volume(name="config", config_map=client.V1ConfigMapVolumeSource(name=CONFIG_MAP)),
-    ]
 
 
 def build_job(
@@ -149,22 +99,10 @@ def build_job(
         ANNOTATION_TASK_ID: message.task_id,
         ANNOTATION_FENCE: str(message.fence),
     }
-    pod_security = client.V1PodSecurityContext(
-        run_as_non_root=True,
-        run_as_user=RUN_AS,
-        run_as_group=RUN_AS,
-        fs_group=RUN_AS,
-        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
-    )
-    pod = client.V1PodSpec(
-        restart_policy="Never",
-        service_account_name=SERVICE_ACCOUNT,
-        automount_service_account_token=False,
-        enable_service_links=False,
-        security_context=pod_security,
-        containers=[_container(config, message, image or config.worker_image, control_plane_url)],
-        volumes=_volumes(),
-    )
+    pod_annotations = annotations | {ANNOTATION_UNTRUSTED: PHASE_ENGINE}
+    if config.engine_network:
+        pod_annotations[ANNOTATION_ENGINE_NETWORK] = ",".join(config.engine_network)
+    pod = _pod(config, message, image or config.worker_image, control_plane_url)
     return client.V1Job(
         api_version="batch/v1",
         kind="Job",
@@ -179,7 +117,7 @@ def build_job(
             active_deadline_seconds=config.attempt_timeout_seconds,
             ttl_seconds_after_finished=config.job_ttl_seconds,
             template=client.V1PodTemplateSpec(
-                metadata=client.V1ObjectMeta(labels=labels, annotations=annotations),
+                metadata=client.V1ObjectMeta(labels=labels, annotations=pod_annotations),
                 spec=pod,
             ),
         ),

@@ -9,7 +9,7 @@ apart. Secrets are not part of this module: the Job takes them by
 from __future__ import annotations
 
 import json
-from typing import Final
+from typing import Final, Literal
 
 from leviathan_shared.executors.base import ExecutorUnavailable
 from leviathan_shared.messages import DispatchMessage
@@ -28,6 +28,16 @@ ENV_GITHUB_TOKEN: Final = "GITHUB_TOKEN"  # noqa: S105 (a name)
 
 WORKER_PROGRAM: Final = "leviathan-worker"
 
+# The worker's subcommands. ``run`` does the whole attempt in one process (the
+# engine in a sandbox); a Job runs the three phases in separate containers so
+# the untrusted engine never shares a process, uid or volume with a token.
+Phase = Literal["run", "prepare", "engine", "publish"]
+PHASE_RUN: Final[Phase] = "run"
+PHASE_PREPARE: Final[Phase] = "prepare"  # token-holding: clone, copy the tree for the engine
+PHASE_ENGINE: Final[Phase] = "engine"  # no secrets: the change engine on its copy
+PHASE_PUBLISH: Final[Phase] = "publish"  # token-holding: apply as data, verify, push, PR
+ENGINE_DIR_NAME: Final = "engine"
+
 
 class ExecutorRejected(ExecutorUnavailable):
     """The backend answered but refused the run (invalid spec, forbidden, no program).
@@ -39,8 +49,13 @@ class ExecutorRejected(ExecutorUnavailable):
 
 def worker_arguments(message: DispatchMessage) -> list[str]:
     """``run --target ... --task ... --attempt ... --fence ...`` after the program name."""
+    return phase_arguments(message, PHASE_RUN)
+
+
+def phase_arguments(message: DispatchMessage, phase: Phase) -> list[str]:
+    """``<phase> --target ... --fence ...``: every phase gets the same attempt arguments."""
     return [
-        "run",
+        phase,
         "--target",
         message.target_id,
         "--task",
@@ -73,3 +88,16 @@ def process_environment(
         ENV_CONTROL_PLANE_URL: control_plane_url.rstrip("/"),
         ENV_WORKSPACE_DIR: workspace_dir,
     }
+
+
+def attempt_dir(workspace_dir: str, attempt_id: str) -> str:
+    """``<workspace_dir>/<attempt_id>``: everything one attempt writes lies below it."""
+    return f"{workspace_dir.rstrip('/')}/{attempt_id}"
+
+
+def engine_dir(workspace_dir: str, attempt_id: str) -> str:
+    """``<workspace_dir>/<attempt_id>/engine``: the only place the engine phase sees.
+
+    The Job mounts a volume of its own here, so the phases must agree on the path.
+    """
+    return f"{attempt_dir(workspace_dir, attempt_id)}/{ENGINE_DIR_NAME}"
