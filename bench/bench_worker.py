@@ -1,4 +1,5 @@
-"""Worker wall time for backlog-propose on a big local repository; shallow vs full clone.
+"""Worker wall time for backlog-propose on a big local repository; shallow vs full clone;
+what the command engine's sandbox adds to a docs task.
 
 The target has 5,000 commits and 10,000 files (built with ``git fast-import``).
 The attempt runs in-process against the real control plane under uvicorn and
@@ -9,9 +10,12 @@ clones with depth 1: its cost follows the tree, not the history.
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +24,13 @@ from tests.support.gitrepo import make_big_repo
 from tests.support.worker_harness import BACKLOG, TASK, WorkerHarness, attempt_id_for
 
 from leviathan_worker.clone import clone_target, populate
+from leviathan_worker.engines import command as command_engine
+from leviathan_worker.sandbox import sandbox_unavailable
 
 COMMITS = 5_000
 FILES = 10_000
+SANDBOX_RUNS = 7
+DOCS_EDIT = ["sh", "-c", "printf '\\n- [docs](docs/index.md)\\n' >> docs/README.md"]
 
 
 def _row(name: str, value: float, unit: str, target: float | None) -> dict[str, Any]:
@@ -61,6 +69,48 @@ def _clone_rows(bare: Path, scratch: Path) -> list[dict[str, Any]]:
     ]
 
 
+@contextmanager
+def _no_sandbox() -> Iterator[None]:
+    """The baseline: the same command without bubblewrap (as allow_unsandboxed_engine)."""
+    original = command_engine.sandbox_unavailable
+    command_engine.sandbox_unavailable = lambda: "benchmark baseline"
+    try:
+        yield
+    finally:
+        command_engine.sandbox_unavailable = original
+
+
+def _docs_attempt(root: Path, cp: Any, index: int) -> float:
+    """Wall time of one whole attempt whose command appends a line to docs/README.md."""
+    harness = WorkerHarness(root / f"docs-{index}", cp)
+    config = harness.config(
+        change_engine="command", change_command=DOCS_EDIT, allow_unsandboxed_engine=True
+    )
+    started = time.perf_counter()
+    code, output = harness.run(attempt_id_for(TASK, f"{index:08x}"), config=config)
+    wall = time.perf_counter() - started
+    if code != 0:
+        raise RuntimeError(f"the docs attempt failed:\n{output}")
+    return wall
+
+
+def _sandbox_rows(root: Path, cp: Any) -> list[dict[str, Any]]:
+    """Median of interleaved runs with and without the sandbox, so drift hits both."""
+    if sandbox_unavailable() is not None:
+        return []
+    sandboxed, plain = [], []
+    for index in range(SANDBOX_RUNS):
+        sandboxed.append(_docs_attempt(root, cp, 2 * index))
+        with _no_sandbox():
+            plain.append(_docs_attempt(root, cp, 2 * index + 1))
+    with_sandbox, without = statistics.median(sandboxed), statistics.median(plain)
+    return [
+        _row("worker_docs_task_sandboxed_wall", with_sandbox, "s", None),
+        _row("worker_docs_task_unsandboxed_wall", without, "s", None),
+        _row("worker_sandbox_added_wall", with_sandbox - without, "s", 0.5),
+    ]
+
+
 def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="leviathan-bench-worker-") as tmp:
         root = Path(tmp)
@@ -76,9 +126,11 @@ def run() -> list[dict[str, Any]]:
             wall = time.perf_counter() - started
             if code != 0:
                 raise RuntimeError(f"the benchmark attempt failed:\n{output}")
+            sandbox = _sandbox_rows(root / "sandbox", cp)
         clones = _clone_rows(root / "big.git", root / "clones")
     return [
         _row("worker_backlog_propose_wall", wall, "s", 3.0),
+        *sandbox,
         *clones,
         _row("worker_bench_repo_build", build, "s", None),
     ]
