@@ -12,6 +12,7 @@ bounded, and only to decide between "the engine finished" and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -99,11 +100,18 @@ def read_outcome(layout: Layout) -> EngineOutcome:
 
 def share_with_group(root: Path) -> None:
     """Make the engine's folder writable by the pod's group: the engine container runs
-    as another uid in the same group (fsGroup), and must be able to change the tree."""
+    as another uid in the same group (fsGroup), and must be able to change the tree.
+
+    The folder itself may be a volume's root, owned by root and already group-writable
+    (fsGroup): its mode is left alone when it cannot be changed.
+    """
+    with contextlib.suppress(PermissionError):
+        os.chmod(root, 0o2775)  # noqa: S103 - group-shared by design, no other access
     for folder, dirs, files in os.walk(root):
-        os.chmod(folder, 0o2775)  # noqa: S103 - group-shared by design, no other access
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o2775)  # noqa: S103 - as above
         for name in files:
             path = os.path.join(folder, name)
             if not os.path.islink(path):
                 os.chmod(path, (os.stat(path).st_mode & 0o777) | 0o660)
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]

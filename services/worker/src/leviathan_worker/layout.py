@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from leviathan_shared.executors.contract import engine_dir
+
 
 @dataclass(frozen=True, slots=True)
 class Layout:
@@ -24,7 +26,8 @@ class Layout:
 
     @classmethod
     def of(cls, workspace: Path, attempt_id: str) -> Layout:
-        return cls(workspace / attempt_id, workspace / attempt_id / "engine")
+        # The Job mounts the engine's volume at exactly this path (see job_spec).
+        return cls(workspace / attempt_id, Path(engine_dir(str(workspace), attempt_id)))
 
     @property
     def publisher(self) -> Path:
