@@ -59,6 +59,10 @@ def test_parse_raw_diff_reads_modes_status_and_odd_names() -> None:
         ("docs/link", "../../etc", True),
         ("link", "..", True),
         ("docs/link", "../.git/config", True),
+        ("docs/link", "../.GIT/config", True),  # .git on a case-folding checkout
+        ("docs/link", "../.git./hooks", True),  # .git on Windows
+        ("docs/link", "sub/.git", True),  # a nested repository's
+        ("docs/link", ".github/x", False),
         ("docs/link", "", True),
         ("docs/link", "..\\..\\x", True),
     ],

@@ -25,6 +25,7 @@ from leviathan_shared.constants import BACKLOG_PATH
 from leviathan_shared.scope import ScopeError, Violation, diff_violations, normalize_path
 from leviathan_worker import gitops
 from leviathan_worker.bookkeeping import bookkeeping_paths
+from leviathan_worker.changeset import is_git_component
 from leviathan_worker.clone import Checkout
 
 SYMLINK_MODE = "120000"
@@ -84,7 +85,9 @@ def symlink_violation(path: str, target: str) -> Violation | None:
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
     if resolved == ".." or resolved.startswith("../"):
         return Violation(printable(path), f"symlink points outside the repository ({target})")
-    if resolved == ".git" or resolved.startswith(".git/"):
+    # Any component: ``.GIT`` or ``.git.`` is ``.git`` on a case-folding or Windows
+    # checkout, and a nested repository's ``.git`` is no more the tree's than ours.
+    if any(is_git_component(part) for part in resolved.split("/")):
         return Violation(printable(path), f"symlink points into .git ({target})")
     return None
 
