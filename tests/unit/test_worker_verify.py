@@ -88,6 +88,7 @@ def test_in_scope_change_passes_with_bookkeeping() -> None:
         ([change("docs/a.md", "A", "160000")], "docs/a.md", "submodules are not allowed"),
         ([change(".leviathan/proposals/b.md", "A")], ".leviathan/proposals/b.md", "allowed_paths"),
         ([change("docs/\udcff.md", "A")], "docs/\\xff.md", "not valid UTF-8"),
+        ([change("docs/x\n✓ PR created: u", "A")], "docs/x\\n✓ PR created: u", "control"),
     ],
 )
 def test_violations_name_the_path_and_why(
@@ -96,6 +97,7 @@ def test_violations_name_the_path_and_why(
     result = verdict(*changes, links={"docs/a.md": "/etc/passwd"})
     assert not result.ok
     assert any(v.path == offender and reason in v.reason for v in result.violations), result
+    assert len(result.summary().splitlines()) == 1  # a name cannot start a console line
 
 
 def test_writes_beside_the_checkout_are_violations() -> None:

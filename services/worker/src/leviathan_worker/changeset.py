@@ -5,9 +5,11 @@ may be links, FIFOs or hard links to files the engine could not name in a diff.
 So no git command ever runs there after the engine. This module walks the
 tree with ``lstat``, takes regular files and symlinks only (opening files with
 ``O_NOFOLLOW | O_NONBLOCK``), refuses hard links and special files, bounds the
-number of entries and the bytes it reads, and compares each file's git blob id
-with the cloned commit's tree. The result is a list of changes the publisher
-applies to its own clone, which the engine never saw.
+number of entries and the bytes it reads, refuses what it cannot read as the
+walk saw it (a path longer than the system allows, an entry swapped since),
+and compares each file's git blob id with the cloned commit's tree. The result
+is a list of changes the publisher applies to its own clone, which the engine
+never saw.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ REGULAR: Final = "100644"
 EXECUTABLE: Final = "100755"
 SYMLINK: Final = "120000"
 SUBMODULE: Final = "160000"
+_UNPRINTABLE: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +57,39 @@ class FileChange:
     data: bytes | None
 
 
+def printable(path: str) -> str:
+    """``path`` as one line of text, safe to print and to send as JSON.
+
+    Bytes that are not UTF-8 and control, format and line-separator characters
+    are escaped: an engine's file name must not end the worker's console line
+    and start one of its own (``docs/x\\n✓ PR created: …``).
+    """
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if text.isprintable():
+        return text
+    return "".join(
+        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in _UNPRINTABLE else c
+        for c in text
+    )
+
+
 class UnsafeTree(ValueError):
-    """The tree holds something the publisher refuses to read (named in the message)."""
+    """The tree holds something the publisher refuses to read (named in the message).
+
+    The path is kept printable: a name that is not UTF-8 must still fit in the
+    ``attempt.failed`` event (JSON) that reports it.
+    """
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
+        super().__init__(f"{printable(path)}: {reason}")
+        self.path = printable(path)
         self.reason = reason
+
+
+def _unreadable(path: str, exc: OSError) -> UnsafeTree:
+    """An entry that cannot be read as the walk saw it: a path longer than the system
+    allows, or one swapped (for a link, a folder) or removed since."""
+    return UnsafeTree(path or ".", f"cannot be read safely ({exc.strerror or exc})")
 
 
 class TooLarge(ValueError):
@@ -82,26 +112,34 @@ def _walk(root: Path, limits: Limits) -> Iterator[tuple[str, os.stat_result]]:
     stack = [""]
     while stack:
         relative = stack.pop()
-        with os.scandir(root / relative if relative else root) as entries:
-            for entry in entries:
-                seen += 1
-                if seen > limits.max_entries:
-                    raise TooLarge(f"the work tree holds more than {limits.max_entries} entries")
-                path = f"{relative}/{entry.name}" if relative else entry.name
-                if not relative and entry.name == ".git":
-                    continue
-                info = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(info.st_mode):
-                    stack.append(path)
-                else:
-                    yield path, info
+        path = relative
+        try:
+            with os.scandir(root / relative if relative else root) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > limits.max_entries:
+                        raise TooLarge(
+                            f"the work tree holds more than {limits.max_entries} entries"
+                        )
+                    path = f"{relative}/{entry.name}" if relative else entry.name
+                    if not relative and entry.name == ".git":
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(info.st_mode):
+                        stack.append(path)
+                    else:
+                        yield path, info
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
 
 
 def _read_regular(root: Path, path: str, info: os.stat_result, limits: Limits) -> bytes:
     if info.st_nlink > 1:
         raise UnsafeTree(path, "a hard link (its content may belong to a file outside)")
     if info.st_size > limits.max_file_bytes:
-        raise TooLarge(f"{path} is {info.st_size} bytes (max_file_bytes {limits.max_file_bytes})")
+        raise TooLarge(
+            f"{printable(path)} is {info.st_size} bytes (max_file_bytes {limits.max_file_bytes})"
+        )
     fd = os.open(root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         opened = os.fstat(fd)
@@ -112,7 +150,7 @@ def _read_regular(root: Path, path: str, info: os.stat_result, limits: Limits) -
     finally:
         os.close(fd)
     if len(data) > limits.max_file_bytes:
-        raise TooLarge(f"{path} grew past max_file_bytes while it was read")
+        raise TooLarge(f"{printable(path)} grew past max_file_bytes while it was read")
     return data
 
 
@@ -120,12 +158,15 @@ def _entry(root: Path, path: str, info: os.stat_result, limits: Limits) -> tuple
     """(git mode, content) of one work-tree entry; refuses anything but files and links."""
     if any(is_git_component(part) for part in path.split("/")):
         raise UnsafeTree(path, "a path inside a .git folder")
-    if stat.S_ISLNK(info.st_mode):
-        return SYMLINK, os.fsencode(os.readlink(root / path))
-    if not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISLNK(info.st_mode) and not stat.S_ISREG(info.st_mode):
         raise UnsafeTree(path, "not a regular file or symlink (FIFO, socket or device)")
-    mode = EXECUTABLE if info.st_mode & 0o111 else REGULAR
-    return mode, _read_regular(root, path, info, limits)
+    try:
+        if stat.S_ISLNK(info.st_mode):
+            return SYMLINK, os.fsencode(os.readlink(root / path))
+        mode = EXECUTABLE if info.st_mode & 0o111 else REGULAR
+        return mode, _read_regular(root, path, info, limits)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
 
 
 def in_scope(path: str, populated: Sequence[str] | None) -> bool:

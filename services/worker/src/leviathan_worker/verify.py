@@ -25,7 +25,7 @@ from leviathan_shared.constants import BACKLOG_PATH
 from leviathan_shared.scope import ScopeError, Violation, diff_violations, normalize_path
 from leviathan_worker import gitops
 from leviathan_worker.bookkeeping import bookkeeping_paths
-from leviathan_worker.changeset import is_git_component
+from leviathan_worker.changeset import is_git_component, printable
 from leviathan_worker.clone import Checkout
 
 SYMLINK_MODE = "120000"
@@ -59,11 +59,6 @@ class VerifyResult:
                 f"{v.path} ({v.reason})" for v in self.violations
             )
         return f"passed: {len(self.paths)} path(s), all inside the task's scope"
-
-
-def printable(path: str) -> str:
-    """``path`` as text that is safe to print and to send as JSON."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def parse_raw_diff(output: str) -> list[PathChange]:
@@ -131,7 +126,11 @@ def check_changes(
     ]
     for path in paths:
         if printable(path) != path:
-            violations.append(Violation(printable(path), "the path is not valid UTF-8"))
+            violations.append(
+                Violation(
+                    printable(path), "the path is not valid UTF-8 or holds control characters"
+                )
+            )
     own = bookkeeping_paths(task_id, prefixes)
     violations += diff_violations(
         [p for p in paths if printable(p) == p], allowed_paths, prefixes, own
