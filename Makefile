@@ -36,7 +36,7 @@ test: lint
 # `docker compose up` to a pull request. Installs the engine and Compose when missing.
 e2e-docker: install
 	@bash scripts/docker/install.sh
-	$(BIN)/pytest tests/docker -v --timeout=1800 -rA
+	$(BIN)/pytest tests/docker -v --timeout=1800 -rA --durations=5
 
 bench: install
 	$(BIN)/python -m bench

@@ -24,8 +24,19 @@ from tests.docker.engine import (
     start_engine,
     stop_engine,
 )
+from tests.docker.stack import Stack, start_stack
 
 REPORT: dict[str, str] = {}
+# Repositories beside the compose demo target, served by the same forge.
+JOB_REPO = "acme/jobdemo"
+JOB_BACKLOG = """\
+tasks:
+  - id: engine-report
+    title: Report what the engine container sees
+    ready: true
+    allowed_paths: [docs/engine-report.md]
+    acceptance_criteria: [docs/engine-report.md holds the report]
+"""
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +55,18 @@ def engine() -> Iterator[Engine]:
         yield engine
     finally:
         stop_engine(engine)
+
+
+@pytest.fixture(scope="session")
+def stack(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The compose stack, up once for the session and taken down with ``down -v``."""
+    started = time.monotonic()
+    stack = start_stack(engine, tmp_path_factory.mktemp("tier"), {JOB_REPO: JOB_BACKLOG})
+    REPORT["compose up --wait"] = f"{time.monotonic() - started:.0f} s"
+    try:
+        yield stack
+    finally:
+        stack.compose("down", "-v", "--remove-orphans", check=False, timeout=300)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

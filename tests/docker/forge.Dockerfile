@@ -12,4 +12,4 @@ COPY tests /srv/forge/tests
 WORKDIR /srv/forge
 USER 10001:10001
 EXPOSE 8080
-CMD ["python", "-m", "tests.docker.forge_app", "--root", "/srv/git", "--repo", "acme/demo"]
+CMD ["python", "-m", "tests.docker.forge_app", "--root", "/srv/git"]

@@ -9,6 +9,7 @@ When a pull request is opened for a branch the fake has not seen, the server
 learns the branch's changed files from the bare repository, as GitHub does on a push.
 
     python -m tests.docker.forge_app --root /srv/git --repo acme/demo --token T --port 8080
+    FORGE_TOKEN=T FORGE_REPOS='acme/demo acme/b' python -m tests.docker.forge_app --root /srv/git
 """
 
 from __future__ import annotations
@@ -91,12 +92,19 @@ class ForgeApp:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
-    parser.add_argument("--repo", action="append", required=True, help="owner/name")
+    parser.add_argument(
+        "--repo",
+        action="append",
+        default=os.environ.get("FORGE_REPOS", "").split() or None,
+        help="owner/name (repeat; default: FORGE_REPOS, space-separated)",
+    )
     parser.add_argument("--token", default=os.environ.get("FORGE_TOKEN", ""))
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
     if not args.token:
         parser.error("--token (or FORGE_TOKEN) is required")
+    if not args.repo:
+        parser.error("--repo (or FORGE_REPOS) is required")
     app = ForgeApp(args.root, args.token, args.repo)
     uvicorn.run(app, host="0.0.0.0", port=args.port, log_level="warning")
 
