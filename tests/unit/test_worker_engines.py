@@ -211,3 +211,17 @@ def test_make_engine_passes_the_sandbox_settings() -> None:
     assert (engine.hidden, engine.network, engine.allow_unsandboxed) == (
         (Path("/srv/workspace"),), True, True,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "printed"),
+    [
+        ("plain output\twith a tab", "plain output\twith a tab"),
+        ("\x1b[2K\x1b[1G✓ PR created: x", "\\x1b[2K\\x1b[1G✓ PR created: x"),
+        ("\b\b\b\b✓ PR created: x", "\\x08\\x08\\x08\\x08✓ PR created: x"),
+        ("a\u2028✓ PR created: x", "a\\u2028✓ PR created: x"),
+        ("\u202egnp.exe", "\\u202egnp.exe"),
+    ],
+)
+def test_command_output_cannot_pass_for_the_workers_lines(line: str, printed: str) -> None:
+    assert command.shown(line) == command.OUTPUT_PREFIX + printed

@@ -6,9 +6,9 @@ and its scratch dir as the only writable places, the worker's private
 directories hidden, no network unless the target lists endpoints, and every
 process it starts dies with it. Its environment is built from an allowlist,
 so no credential can reach it. Where no sandbox can be made it refuses to
-run unless ``allow_unsandboxed_engine`` is true. Its output is prefixed so it
-cannot forge the worker's console lines, and whatever it changes is verified
-against the task's scope like any other change.
+run unless ``allow_unsandboxed_engine`` is true. Its output is prefixed, with
+control characters escaped, so it cannot forge the worker's console lines, and
+whatever it changes is verified against the task's scope like any other change.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Final
@@ -40,6 +41,7 @@ OUTPUT_PREFIX: Final = "  │ "
 SANDBOX_TMP: Final = "/tmp"
 _DEFAULT_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
 _GIT_GUARDED: Final = ("config", "hooks", "info")
+_CONTROL: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def command_environment(
@@ -97,9 +99,24 @@ def git_fingerprint(checkout: Path) -> str:
     return digest.hexdigest()
 
 
+def shown(line: str) -> str:
+    """One line of the program's output as the console prints it: behind the prefix,
+    control characters escaped (tabs kept). An escape sequence, a backspace or a line
+    separator could otherwise move back over the prefix, or start a line, and pass
+    for one of the worker's own (``✓ PR created: …``)."""
+    if not line.isprintable():
+        line = "".join(
+            c.encode("unicode_escape").decode("ascii")
+            if c != "\t" and unicodedata.category(c) in _CONTROL
+            else c
+            for c in line
+        )
+    return OUTPUT_PREFIX + line
+
+
 def _relay(stream: IO[str], say: Callable[[str], None]) -> None:
     for line in stream:
-        say(OUTPUT_PREFIX + line.rstrip("\n"))
+        say(shown(line.rstrip("\n")))
 
 
 class CommandEngine:
@@ -176,7 +193,7 @@ class CommandEngine:
         network = "shared network" if self.network else "no network"
         try:
             run = run_sandboxed(
-                spec, argv, env, self.timeout_seconds, lambda line: ctx.say(OUTPUT_PREFIX + line)
+                spec, argv, env, self.timeout_seconds, lambda line: ctx.say(shown(line))
             )
         except SandboxTimeout:
             raise EngineError(
