@@ -13,10 +13,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from leviathan_shared.executors.contract import engine_dir
+from leviathan_worker.verify import scratch_listing
+
+Listing = dict[str, tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +57,30 @@ class Layout:
     @property
     def result(self) -> Path:
         return self.engine / "result.json"
+
+
+def beside_listing(layout: Layout) -> Listing:
+    """Every entry of the attempt's folder but the engine's own tree and scratch."""
+    skip = (layout.target, layout.scratch, layout.result, layout.state)
+    return scratch_listing(layout.root, skip)
+
+
+def written_beside(layout: Layout, before: Listing) -> list[str]:
+    """What changed beside the engine's tree since ``before``, relative to the tree."""
+    after = beside_listing(layout)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return [os.path.relpath(layout.root / k, layout.target) for k in changed]
+
+
+def save_state(layout: Layout, state: dict[str, object]) -> None:
+    """What ``prepare`` hands to ``publish`` (in the publisher's part of the folder)."""
+    layout.state.parent.mkdir(parents=True, exist_ok=True)
+    layout.state.write_text(json.dumps(state))
+
+
+def load_state(layout: Layout) -> dict[str, object]:
+    try:
+        state = json.loads(layout.state.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}

@@ -14,8 +14,6 @@ line printed.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,12 +40,16 @@ from leviathan_worker.engine_phase import (
 from leviathan_worker.engines import ChangeEngine
 from leviathan_worker.evidence import Evidence, commit_message, pr_body, pr_title
 from leviathan_worker.failure import AttemptFailure
-from leviathan_worker.layout import Layout
+from leviathan_worker.layout import (
+    Layout,
+    beside_listing,
+    load_state,
+    save_state,
+    written_beside,
+)
 from leviathan_worker.preparing import Prepared
 from leviathan_worker.report import Console, Reporter, banner
-from leviathan_worker.verify import VerifyResult, scratch_listing
-
-Listing = dict[str, tuple[int, int]]
+from leviathan_worker.verify import VerifyResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +114,12 @@ class AttemptRun:
         """The Job's first container: 0 when the engine may run, 1 when the attempt failed."""
         code = self._attempt(self._prepare_and_save)
         if code != 0:
-            self._save_state({"failed": True})
+            save_state(self.layout, {"failed": True})
         return code
 
     def publish(self) -> int:
         """The Job's last container: 0 when the PR is open, 1 when the attempt failed."""
-        state = self._load_state()
+        state = load_state(self.layout)
         if state.get("failed"):
             self.say("✗ The prepare phase already ended this attempt")
             return 1
@@ -160,14 +162,16 @@ class AttemptRun:
 
     def _all(self) -> None:
         prepared = self._prepare()
-        before = self._listing()
+        before = beside_listing(self.layout)
         outcome = self._engine(prepared)
-        self._publish(prepared, outcome, self._outside(before))
+        self._publish(prepared, outcome, written_beside(self.layout, before))
 
     def _prepare_and_save(self) -> None:
         prepared = self._prepare()
         share_with_group(self.layout.engine)
-        self._save_state({"populated": prepared.populated, "listing": self._listing()})
+        save_state(
+            self.layout, {"populated": prepared.populated, "listing": beside_listing(self.layout)}
+        )
 
     def _publish_saved(self, state: dict[str, object]) -> None:
         checkout = preparing.reopen(self.layout, self.config.target_branch)
@@ -177,7 +181,7 @@ class AttemptRun:
         listing = state.get("listing")
         before = {k: (v[0], v[1]) for k, v in listing.items()} if isinstance(listing, dict) else {}
         prepared = Prepared(checkout, task, paths)
-        self._publish(prepared, read_outcome(self.layout), self._outside(before))
+        self._publish(prepared, read_outcome(self.layout), written_beside(self.layout, before))
 
     # ---- phases --------------------------------------------------------------------
     def _prepare(self) -> Prepared:
@@ -250,28 +254,6 @@ class AttemptRun:
         shutil.rmtree(self.layout.target, ignore_errors=True)
 
     # ---- helpers ---------------------------------------------------------------------
-    def _listing(self) -> Listing:
-        """Every entry of the attempt's folder but the engine's own tree and scratch."""
-        skip = (self.layout.target, self.layout.scratch, self.layout.result, self.layout.state)
-        return scratch_listing(self.layout.root, skip)
-
-    def _outside(self, before: Listing) -> list[str]:
-        """What the engine changed beside its tree, as paths relative to the tree."""
-        after = self._listing()
-        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-        return [os.path.relpath(self.layout.root / k, self.layout.target) for k in changed]
-
-    def _save_state(self, state: dict[str, object]) -> None:
-        self.layout.state.parent.mkdir(parents=True, exist_ok=True)
-        self.layout.state.write_text(json.dumps(state))
-
-    def _load_state(self) -> dict[str, object]:
-        try:
-            state = json.loads(self.layout.state.read_text())
-        except (OSError, ValueError):
-            return {}
-        return state if isinstance(state, dict) else {}
-
     def _pr_body(self, task: TaskEntry, verified: VerifyResult) -> str:
         return pr_body(
             Evidence(
