@@ -199,7 +199,7 @@ def test_a_path_deeper_than_path_max(hostile: Hostile) -> None:  # noqa: F811
         " mkdir $d && cd $d || break; done; echo x > deep.md",
         task=FOLDER_TASK,
     )
-    hostile.check(outcome, {"scope_violation", "change_too_large"})
+    hostile.check(outcome, "scope_violation")
 
 
 def test_a_symlink_swapped_in_between_walk_and_read(
