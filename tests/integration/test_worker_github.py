@@ -169,3 +169,22 @@ def test_wrong_token_is_clone_failed_without_leaking_it(github: GitHubSetup) -> 
     assert wrong not in output
     assert "Traceback" not in output
     assert github.fake.pulls[REPO] == []
+
+
+@pytest.mark.parametrize(("access", "status"), [("none", "404"), ("read", "403")])
+def test_a_token_without_access_to_the_repository_is_forge_error(
+    github: GitHubSetup, access: str, status: str
+) -> None:
+    """A private repository the token cannot see (404), or read-only access (403)."""
+    attempt = attempt_id_for(TASK)
+    github.fake.set_access(REPO, access)  # type: ignore[arg-type]
+
+    code, output = github.run(attempt)
+
+    assert code == 1
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("✗ Attempt failed: forge_error: ")
+    assert f"GitHub answered {status}" in last
+    assert "check the token's access to the repository" in last
+    assert TOKEN not in output
+    assert github.fake.pulls[REPO] == []

@@ -21,12 +21,21 @@ Switches:
 
 - ``token``: when set, requests must send ``Authorization: token <token>`` (or
   ``Bearer``), else 401 ``Bad credentials`` / ``Requires authentication``.
-- ``inject(kind, times=1, match=None)``: the next ``times`` requests (None:
-  until ``clear_faults()``) whose path+query contains ``match`` answer with
-  ``"primary"`` (403 API rate limit exceeded, remaining 0), ``"secondary"``
-  (403 secondary rate limit, ``Retry-After``), ``"abuse429"`` (429 secondary),
+- ``inject(kind, times=1, match=None, status=None, message=None)``: the next
+  ``times`` requests (None: until ``clear_faults()``) whose path+query contains
+  ``match`` answer with ``"primary"`` (403, or ``status`` 429, remaining 0),
+  ``"secondary"`` (403 with ``Retry-After``), ``"abuse429"`` (429 with
+  ``Retry-After``), ``"limit429"`` (429 with neither header: wait a minute),
   ``"server_error"`` (``status``, default 502), ``"bad_credentials"`` (401) or
   ``"malformed"`` (a 200 whose JSON is not what the route returns).
+  ``message`` replaces GitHub's wording, which varies: clients must decide
+  from the status and headers.
+- ``set_access(repo, "none" | "read" | "write")``: what the token may do.
+  ``"none"`` is a private repository the token cannot see: every route under
+  it answers 404, as GitHub does. ``"read"`` refuses writes with 403
+  ``Resource not accessible by <token_kind>`` and
+  ``X-Accepted-GitHub-Permissions``. ``token_kind``: ``"personal access
+  token"`` (default) or ``"integration"`` (a GitHub App).
 - ``rate_remaining``, ``rate_limit``, ``retry_after``: the numbers it reports.
 - ``requests``: every request seen (``Recorded``), for assertions.
 
@@ -34,7 +43,10 @@ Answer shapes (objects, errors, Link, ETag) live in ``tests.support.github_shape
 Fixtures: ``add_repo``, ``push_branch`` (a branch and the files it changes),
 ``add_pull`` (an existing PR in any state), ``set_pull_state``.
 Creating a PR answers 422 exactly as GitHub does for an unknown head or base,
-a branch with no commits, and a second open PR for the same head.
+a branch with no commits, a second open PR for the same head, and a title over
+256 or a body over 65,536 characters (also on PATCH). Deleting a branch
+(``DELETE .../git/refs/heads/…`` or ``delete_branch``, as a push would) closes
+the open PRs whose head it was, as GitHub does.
 """
 
 from __future__ import annotations
@@ -45,6 +57,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from tests.support.github_shapes import (
+    MAX_BODY,
+    MAX_TITLE,
+    Access,
     FakePull,
     FaultKind,
     GitHubError,
@@ -54,11 +69,13 @@ from tests.support.github_shapes import (
     fault_error,
     file_json,
     is_rate_refusal,
+    not_accessible,
     not_found,
     page,
     pull_json,
     rate_headers,
     repo_json,
+    too_long,
     validation_failed,
 )
 
@@ -81,8 +98,16 @@ class SwappableApp:
 
 
 class _Fault:
-    def __init__(self, kind: FaultKind, times: int | None, match: str | None, status: int):
-        self.kind, self.remaining, self.match, self.status = kind, times, match, status
+    def __init__(
+        self,
+        kind: FaultKind,
+        times: int | None,
+        match: str | None,
+        status: int | None,
+        message: str | None,
+    ):
+        self.kind, self.remaining, self.match = kind, times, match
+        self.status, self.message = status, message
 
 
 class GitHubFake:
@@ -95,6 +120,8 @@ class GitHubFake:
         self.requests: list[Recorded] = []
         self.repos: dict[str, dict[str, list[dict[str, Any]]]] = {}  # repo -> branch -> files
         self.pulls: dict[str, list[FakePull]] = {}
+        self.access: dict[str, Access] = {}  # repo -> what the token may do (default write)
+        self.token_kind = "personal access token"
         self._faults: list[_Fault] = []
         self._clock = 0
         self._lock = threading.RLock()
@@ -152,11 +179,30 @@ class GitHubFake:
             pull = self._pull(repo, number)
             pull.state, pull.merged, pull.updated = state, merged, self._tick()
 
+    def delete_branch(self, repo: str, branch: str) -> bool:
+        """Remove ``branch``; GitHub closes the open PRs whose head it was (not merged)."""
+        with self._lock:
+            if self.repos.get(repo, {}).pop(branch, None) is None:
+                return False
+            for pull in self.pulls[repo]:
+                if pull.head == branch and pull.head_repo is None and pull.state == "open":
+                    pull.state, pull.updated = "closed", self._tick()
+            return True
+
+    def set_access(self, repo: str, access: Access) -> None:
+        with self._lock:
+            self.access[repo] = access
+
     def inject(
-        self, kind: FaultKind, times: int | None = 1, match: str | None = None, status: int = 502
+        self,
+        kind: FaultKind,
+        times: int | None = 1,
+        match: str | None = None,
+        status: int | None = None,
+        message: str | None = None,
     ) -> None:
         with self._lock:
-            self._faults.append(_Fault(kind, times, match, status))
+            self._faults.append(_Fault(kind, times, match, status, message))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -185,7 +231,7 @@ class GitHubFake:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)
-            return fault_error(fault.kind, fault.status, self.retry_after)
+            return fault_error(fault.kind, fault.status, self.retry_after, fault.message)
         if self.rate_remaining <= 0:
             return fault_error("primary", 403, self.retry_after)
         return None
@@ -249,10 +295,15 @@ class GitHubFake:
         except GitHubError as exc:
             return exc.response()
 
-    def _repo(self, o: str, r: str) -> str:
-        if f"{o}/{r}" not in self.repos:
-            raise not_found()
-        return f"{o}/{r}"
+    def _repo(self, o: str, r: str, write: str | None = None) -> str:
+        """The repository, as the token sees it; ``write``: the permission a write needs."""
+        repo = f"{o}/{r}"
+        access = self.access.get(repo, "write")
+        if repo not in self.repos or access == "none":
+            raise not_found()  # GitHub hides a private repository the token cannot see
+        if write is not None and access != "write":
+            raise not_accessible(self.token_kind, write)
+        return repo
 
     def _get_repo(self, request: Request, o: str, r: str) -> Response:
         return self._guard(
@@ -284,7 +335,7 @@ class GitHubFake:
         payload = await request.json()
 
         def run() -> Response:
-            repo = self._repo(o, r)
+            repo = self._repo(o, r, write="pull_requests=write")
             head = str(payload.get("head", "")).removeprefix(f"{o}:")
             base = str(payload.get("base", ""))
             branches = self.repos[repo]
@@ -297,6 +348,7 @@ class GitHubFake:
                 raise custom_error(f"A pull request already exists for {o}:{head}.")
             if not branches[head]:
                 raise custom_error(f"No commits between {base} and {head}")
+            self._check_lengths(payload)
             pull = FakePull(
                 number=len(self.pulls[repo]) + 1,
                 head=head,
@@ -324,8 +376,9 @@ class GitHubFake:
         payload = await request.json()
 
         def run() -> Response:
-            repo = self._repo(o, r)
+            repo = self._repo(o, r, write="pull_requests=write")
             pull = self._pull(repo, n)
+            self._check_lengths(payload)
             pull.title = payload.get("title", pull.title)
             pull.body = payload.get("body", pull.body)
             pull.state = payload.get("state", pull.state)
@@ -333,6 +386,13 @@ class GitHubFake:
             return answer(request, pull_json(*self._urls(request), repo, pull))
 
         return self._guard(run)
+
+    @staticmethod
+    def _check_lengths(payload: dict[str, Any]) -> None:
+        for name, limit in (("title", MAX_TITLE), ("body", MAX_BODY)):
+            error = too_long(name, payload.get(name), limit)
+            if error is not None:
+                raise error
 
     def _files(self, request: Request, o: str, r: str, n: int) -> Response:
         def run() -> Response:
@@ -343,10 +403,9 @@ class GitHubFake:
 
     def _delete_ref(self, request: Request, o: str, r: str, branch: str) -> Response:
         def run() -> Response:
-            branches = self.repos[self._repo(o, r)]
-            if branch not in branches:
+            repo = self._repo(o, r, write="contents=write")
+            if not self.delete_branch(repo, branch):
                 raise GitHubError(422, {"message": "Reference does not exist"})
-            del branches[branch]
             return Response(status_code=204)
 
         return self._guard(run)

@@ -20,9 +20,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 FaultKind = Literal[
-    "primary", "secondary", "abuse429", "server_error", "bad_credentials", "malformed"
+    "primary",
+    "secondary",
+    "abuse429",
+    "limit429",
+    "server_error",
+    "bad_credentials",
+    "malformed",
 ]
+Access = Literal["none", "read", "write"]
 DOCS = "https://docs.github.com/rest"
+MAX_BODY = 65_536  # characters GitHub accepts in an issue or pull request body
+MAX_TITLE = 256
 
 
 @dataclass
@@ -53,11 +62,22 @@ class FakePull:
 
 
 class GitHubError(Exception):
-    """An answer other than the route's normal one: status, JSON body, extra headers."""
+    """An answer other than the route's normal one: status, JSON body, extra headers.
 
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+    ``rate_limited``: a rate-limit refusal, which costs no rate limit itself.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        rate_limited: bool = False,
+    ):
         super().__init__(status)
         self.status, self.body, self.headers = status, body, headers or {}
+        self.rate_limited = rate_limited
 
     def response(self) -> Response:
         return Response(
@@ -79,36 +99,73 @@ def custom_error(message: str) -> GitHubError:
     return validation_failed({"resource": "PullRequest", "code": "custom", "message": message})
 
 
+def too_long(field: str, value: Any, limit: int) -> GitHubError | None:
+    """GitHub's 422 for an over-long PR title or body (it counts characters)."""
+    if not isinstance(value, str) or len(value) <= limit:
+        return None
+    return validation_failed(
+        {
+            "resource": "Issue",
+            "code": "custom",
+            "field": field,
+            "message": f"{field} is too long (maximum is {limit} characters)",
+        }
+    )
+
+
 def not_found() -> GitHubError:
     return GitHubError(404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"})
 
 
+def not_accessible(token_kind: str, permission: str) -> GitHubError:
+    """GitHub's 403 when a fine-grained or app token lacks a permission on the repository."""
+    body = {
+        "message": f"Resource not accessible by {token_kind}",
+        "documentation_url": DOCS,
+        "status": "403",
+    }
+    return GitHubError(403, body, {"X-Accepted-GitHub-Permissions": permission})
+
+
 def is_rate_refusal(error: GitHubError | None) -> bool:
-    return error is not None and error.status in (403, 429)
+    return error is not None and error.rate_limited
 
 
-def fault_error(kind: FaultKind, status: int, retry_after: int) -> GitHubError:
-    """The answer GitHub gives for each injectable fault."""
-    if kind == "primary":
-        body = {
-            "message": "API rate limit exceeded for user ID 1.",
-            "documentation_url": f"{DOCS}/overview/rate-limits",
-        }
-        return GitHubError(403, body, {"X-RateLimit-Remaining": "0"})
-    if kind in ("secondary", "abuse429"):
-        body = {
-            "message": "You have exceeded a secondary rate limit. Please wait a few minutes "
-            "before you try again.",
-            "documentation_url": f"{DOCS}/overview/rate-limits#secondary-rate-limits",
-        }
-        return GitHubError(
-            403 if kind == "secondary" else 429, body, {"Retry-After": str(retry_after)}
-        )
+_RATE_TEXT = {
+    "primary": "API rate limit exceeded for user ID 1.",
+    "secondary": "You have exceeded a secondary rate limit. Please wait a few minutes "
+    "before you try again.",
+}
+
+
+def fault_error(
+    kind: FaultKind, status: int | None, retry_after: int, message: str | None = None
+) -> GitHubError:
+    """The answer GitHub gives for each injectable fault.
+
+    Rate limits follow GitHub's documented signals: a primary limit is a 403 or
+    429 with ``x-ratelimit-remaining: 0``; a secondary limit a 403 or 429 with
+    ``retry-after`` (``abuse429``) or, without it, a 429 alone (``limit429``).
+    ``message`` replaces GitHub's usual wording, which varies.
+    """
+    if kind in ("primary", "secondary", "abuse429", "limit429"):
+        default = 429 if kind in ("abuse429", "limit429") else 403
+        text = _RATE_TEXT["primary" if kind == "primary" else "secondary"]
+        body = {"message": message or text, "documentation_url": f"{DOCS}/overview/rate-limits"}
+        headers = {
+            "primary": {"X-RateLimit-Remaining": "0"},
+            "secondary": {"Retry-After": str(retry_after)},
+            "abuse429": {"Retry-After": str(retry_after)},
+            "limit429": {},
+        }[kind]
+        return GitHubError(status or default, body, headers, rate_limited=True)
     if kind == "malformed":
-        return GitHubError(200, {"message": "under maintenance"})
+        return GitHubError(200, {"message": message or "under maintenance"})
     if kind == "bad_credentials":
-        return GitHubError(401, {"message": "Bad credentials", "documentation_url": DOCS})
-    return GitHubError(status, {"message": "Server Error"})
+        return GitHubError(
+            401, {"message": message or "Bad credentials", "documentation_url": DOCS}
+        )
+    return GitHubError(status or 502, {"message": message or "Server Error"})
 
 
 def rate_headers(limit: int, remaining: int) -> dict[str, str]:

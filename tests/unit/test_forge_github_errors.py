@@ -16,7 +16,13 @@ from github.GithubException import (
 
 from leviathan_shared.forge.base import ForgeRejected, ForgeUnavailable
 from leviathan_shared.forge.github import changed_paths, pr_state, pull_info, transport_retry
-from leviathan_shared.forge.github_errors import error_messages, is_duplicate_pull, translate
+from leviathan_shared.forge.github_errors import (
+    access_denied,
+    error_messages,
+    is_duplicate_pull,
+    rate_limit,
+    translate,
+)
 
 TOKEN = "ghp_secret_value"
 DUPLICATE = {
@@ -53,6 +59,52 @@ def test_secondary_rate_limit_is_unavailable(status: int) -> None:
     assert "secondary rate limit, retry after 30 s" in str(mapped)
 
 
+SOON = str(int(time.time()) + 60)
+OTHER_TEXT = {"message": "Please slow down."}
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "words"),
+    [
+        (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": SOON}, OTHER_TEXT, "primary"),
+        (429, {"X-RateLimit-Remaining": "0"}, OTHER_TEXT, "primary rate limit exhausted"),
+        (403, {"Retry-After": "7"}, OTHER_TEXT, "retry after 7 s"),
+        (429, {}, OTHER_TEXT, "429 without Retry-After"),
+        (429, {"x-ratelimit-remaining": "12"}, None, "429 without Retry-After"),
+        (403, {}, {"message": "API rate limit exceeded for 1.2.3.4."}, "rate limit exceeded"),
+        (403, {"x-ratelimit-remaining": "4000"}, {"message": "Resource not accessible"}, None),
+        (403, {}, OTHER_TEXT, None),
+        (404, {"x-ratelimit-remaining": "0"}, {"message": "Not Found"}, None),
+        (500, {"Retry-After": "5"}, None, None),
+    ],
+)
+def test_rate_limit_is_decided_by_status_and_headers(
+    status: int, headers: dict[str, str], body: dict[str, str] | None, words: str | None
+) -> None:
+    found = rate_limit(GithubException(status, body, headers))
+    assert (found is None) if words is None else (found is not None and words in found)
+    if words is not None:
+        mapped = translate(GithubException(status, body, headers), "x", TOKEN)
+        assert isinstance(mapped, ForgeUnavailable)
+
+
+def test_access_denied_names_the_repository_and_the_permission() -> None:
+    hidden = GithubException(404, {"message": "Not Found"}, {})
+    assert access_denied(hidden, "o/r", repo_hidden=False) is None
+    text = access_denied(hidden, "o/r", repo_hidden=True) or ""
+    assert "cannot see o/r" in text and "check the token's access to the repository" in text
+    refused = GithubException(
+        403,
+        {"message": "Resource not accessible by personal access token"},
+        {"X-Accepted-GitHub-Permissions": "pull_requests=write"},
+    )
+    text = access_denied(refused, "o/r", repo_hidden=False) or ""
+    assert "GitHub wants pull_requests=write" in text
+    mapped = translate(refused, "creating a pull request", TOKEN, repo="o/r")
+    assert isinstance(mapped, ForgeUnavailable)
+    assert "Resource not accessible by personal access token" in str(mapped)
+
+
 @pytest.mark.parametrize(
     ("exc", "kind", "words"),
     [
@@ -67,9 +119,10 @@ def test_secondary_rate_limit_is_unavailable(status: int) -> None:
         (UnknownObjectException(404, {"message": "Not Found"}, {}), ForgeRejected, "Not Found"),
         (
             GithubException(403, {"message": "Resource not accessible by integration"}, {}),
-            ForgeRejected,
-            "not accessible",
+            ForgeUnavailable,
+            "check the token's access to the repository",
         ),
+        (GithubException(403, {"message": "Must have admin rights"}, {}), ForgeRejected, "403"),
         (requests.exceptions.ConnectionError("refused"), ForgeUnavailable, "cannot reach"),
         (requests.exceptions.ReadTimeout("slow"), ForgeUnavailable, "ReadTimeout"),
         (requests.exceptions.RetryError("too many"), ForgeUnavailable, "RetryError"),

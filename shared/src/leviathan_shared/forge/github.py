@@ -11,6 +11,10 @@ idle tick (no PR opened, closed or updated) costs none. The list is sorted by
 
 GET calls go through PyGithub's ``Requester`` (the documented way to reach
 endpoints with custom headers); PR creation uses ``Repository.create_pull``.
+
+A 404 is ambiguous on GitHub: a missing object, or a private repository the
+token cannot see. On that (rare) path the forge asks for the repository
+itself once, so the error says which, and tells to check the token's access.
 """
 
 from __future__ import annotations
@@ -203,7 +207,8 @@ class GitHubForge:
         try:
             self._github.requester.requestJsonAndCheck("DELETE", url)
         except GithubException as exc:
-            if exc.status == 404 or (exc.status == 422 and _says(exc, "reference does not exist")):
+            gone = exc.status == 422 and _says(exc, "reference does not exist")
+            if gone or (exc.status == 404 and not self._repo_hidden()):
                 return False
             raise self._mapped(exc, f"deleting branch {branch}") from None
         except Exception as exc:
@@ -226,7 +231,18 @@ class GitHubForge:
         return pull_info(pulls[0])
 
     def _mapped(self, exc: Exception, action: str) -> Exception:
-        return translate(exc, action, self._token)
+        hidden = isinstance(exc, GithubException) and exc.status == 404 and self._repo_hidden()
+        return translate(exc, action, self._token, repo=self.repo_full_name, repo_hidden=hidden)
+
+    def _repo_hidden(self) -> bool:
+        """True when the repository itself answers 404: the token cannot see it."""
+        try:
+            self._get(self._path, None)
+        except GithubException as exc:
+            return exc.status == 404
+        except Exception:  # unknown: keep the original error's own meaning
+            return False
+        return False
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         try:
