@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from leviathan_shared import backlog as backlog_module
 from leviathan_shared.backlog import MAX_BACKLOG_BYTES, Backlog, BacklogError, parse_backlog
 
 
@@ -16,14 +17,17 @@ def one(extra: str) -> str:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("tasks: [\n", "invalid YAML at line "),
+        ("tasks: [\n", "line 1, column 8: invalid YAML"),
         ("tasks:\n  - id: a\n   title: x\n", "line 3"),
         ("", "got empty"),
         ("- a\n- b\n", "got list"),
         ("just a string", "got str"),
         ("other: 1\n", "missing the top-level 'tasks' key"),
         ("tasks: {a: 1}\n", "'tasks' must be a list"),
-        ("tasks:\n  - id: a\n    title: A\n  - id: a\n    title: B\n", "duplicate task ids a"),
+        (
+            "tasks:\n  - id: a\n    title: A\n  - id: a\n    title: B\n",
+            "duplicate task id 'a' at tasks[0] and tasks[1]",
+        ),
         ("tasks: !!python/object:os.system {}\n", "'tasks' must be a list"),
         ("tasks: []\ntasks: []\n", "duplicate"),
     ],
@@ -33,6 +37,70 @@ def test_whole_file_errors(text: str, fragment: str) -> None:
         parse_backlog(text, "b.yaml")
     assert fragment in str(info.value)
     assert str(info.value).startswith("b.yaml:")
+
+
+@pytest.mark.parametrize("pyyaml", [False, True], ids=["yaml-rs", "pyyaml"])
+@pytest.mark.parametrize(
+    ("text", "count", "line"),
+    [
+        ("tasks: []\n---\ntasks: []\n", 2, 2),
+        ("---\ntasks: []\n---\n- a\n---\nother: 1\n", 3, 3),
+        ("tasks: []\n---\n", 2, 2),
+    ],
+)
+def test_several_yaml_documents_are_named_as_such(
+    text: str, count: int, line: int, pyyaml: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both parsers (the Rust fast path and the PyYAML fallback) say what is wrong."""
+    if pyyaml:
+        monkeypatch.setattr(backlog_module, "yaml_rs", None)
+    with pytest.raises(BacklogError) as info:
+        parse_backlog(text, "b.yaml")
+    error = info.value
+    assert error.message == (
+        f"the file holds {count} YAML documents (separated by '---'); a backlog is one document"
+    )
+    assert (error.path, error.line, error.column) == ("b.yaml", line, 1)
+    assert "got list" not in str(error)
+
+
+def test_a_single_list_document_is_still_a_wrong_shape() -> None:
+    with pytest.raises(BacklogError, match="expected a mapping with a 'tasks' list, got list"):
+        parse_backlog("---\n- a\n- b\n", "b.yaml")
+
+
+def test_duplicate_ids_name_every_index() -> None:
+    text = (
+        "tasks:\n  - id: a\n    title: A\n  - id: b\n    title: B\n"
+        "  - id: a\n    title: A2\n  - id: b\n    title: B2\n  - id: a\n    title: A3\n"
+    )
+    with pytest.raises(BacklogError) as info:
+        parse_backlog(text, "b.yaml")
+    assert info.value.message == (
+        "duplicate task ids: 'a' at tasks[0], tasks[2] and tasks[4]; 'b' at tasks[1] and "
+        "tasks[3]; every id must be unique (the choice would be ambiguous)"
+    )
+
+
+@pytest.mark.parametrize("pyyaml", [False, True], ids=["yaml-rs", "pyyaml"])
+def test_a_yaml_error_carries_path_line_column_and_message(
+    pyyaml: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if pyyaml:
+        monkeypatch.setattr(backlog_module, "yaml_rs", None)
+    with pytest.raises(BacklogError) as info:
+        parse_backlog("tasks:\n  - id: a\n   title: x\n", "b.yaml")
+    error = info.value
+    assert (error.path, error.line) == ("b.yaml", 3)
+    assert error.column is not None
+    assert error.message.startswith("invalid YAML: ")
+    assert str(error) == f"b.yaml: line 3, column {error.column}: {error.message}"
+    assert error.as_json() == {
+        "path": "b.yaml",
+        "line": 3,
+        "column": error.column,
+        "message": error.message,
+    }
 
 
 def test_empty_task_list_is_valid() -> None:

@@ -109,10 +109,17 @@ def test_check_backlog_valid_and_invalid(tmp_path: Path) -> None:
     assert "5 tasks" in ok.stdout
     assert "refactor-core: path_out_of_scope" in ok.stdout
     bad = tmp_path / "b.yaml"
-    bad.write_text("tasks:\n  - id: a\n    title: A\n  - id: a\n    title: B\n")
+    bad.write_text(
+        "tasks:\n  - id: a\n    title: A\n  - id: b\n    title: B\n  - id: a\n    title: C\n"
+    )
     result = run("check-backlog", str(bad))
     assert result.returncode == 2
-    assert "duplicate task ids a" in result.stderr
+    assert "duplicate task id 'a' at tasks[0] and tasks[2]" in result.stderr
+    several = tmp_path / "d.yaml"
+    several.write_text("tasks: []\n---\ntasks: []\n")
+    result = run("check-backlog", str(several))
+    assert result.returncode == 2
+    assert "line 2, column 1: the file holds 2 YAML documents" in result.stderr
     broken = tmp_path / "c.yaml"
     broken.write_text("tasks:\n  - id: a\n   title: x\n")
     result = run("check-backlog", str(broken), "--json")

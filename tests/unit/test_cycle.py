@@ -333,7 +333,7 @@ def test_an_invalid_backlog_is_recorded_once_per_blob(config: AutonomyConfig, wo
     assert first.reason == "backlog_invalid"
     invalid = world.control_plane.of_type(EventType.BACKLOG_INVALID)
     assert len(invalid) == 1
-    assert "duplicate task ids a" in invalid[0].payload["error"]
+    assert "duplicate task id 'a' at tasks[0] and tasks[1]" in invalid[0].payload["error"]
 
 
 def test_a_failed_send_fails_the_attempt_and_frees_its_slots(

@@ -49,7 +49,35 @@ for _first in "tTfF":
 
 
 class BacklogError(ValueError):
-    """The backlog as a whole cannot be used; the message names file, line and column."""
+    """The backlog as a whole cannot be used.
+
+    ``path``, ``line``, ``column`` (1-based, None when the problem has no
+    position) and ``message`` are kept apart so records and tools need not
+    parse them back out of the text; ``str()`` joins them for people.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        where = f"line {line}, column {column}: " if line is not None else ""
+        super().__init__(f"{path}: {where}{message}" if path else f"{where}{message}")
+        self.message = message
+        self.path = path
+        self.line = line
+        self.column = column
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,24 +140,67 @@ class Backlog:
         return [f"task {t.name}: {t.problem}" for t in self.tasks if t.problem]
 
 
-def _positions(tasks: Sequence[TaskEntry]) -> tuple[dict[str, int], set[str]]:
-    """Each usable id's index (the first one wins) and the ids seen more than once."""
+def _positions(tasks: Sequence[TaskEntry]) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Each usable id's index (the first one wins) and every index of the ids seen twice."""
     positions: dict[str, int] = {}
-    duplicates: set[str] = set()
+    duplicates: dict[str, list[int]] = {}
     for index, task in enumerate(tasks):
         task_id = task.id
         if task_id is None:
             continue
         if task_id in positions:
-            duplicates.add(task_id)
+            duplicates.setdefault(task_id, [positions[task_id]]).append(index)
         else:
             positions[task_id] = index
     return positions, duplicates
 
 
-def _mark(exc: yaml.YAMLError) -> str:
+def _listed(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _duplicates_message(duplicates: Mapping[str, list[int]]) -> str:
+    """Every duplicated id with every index it sits at, so each copy can be found."""
+    parts = [
+        f"{task_id!r} at {_listed([f'tasks[{i}]' for i in indexes])}"
+        for task_id, indexes in sorted(duplicates.items())
+    ]
+    label = "task id" if len(parts) == 1 else "task ids:"
+    unique = "every id must be unique (the choice would be ambiguous)"
+    return f"duplicate {label} {'; '.join(parts)}; {unique}"
+
+
+def _at(exc: yaml.YAMLError) -> dict[str, int]:
+    """The error's 1-based position as keyword arguments for BacklogError (none if unknown)."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+    return {"line": mark.line + 1, "column": mark.column + 1} if mark else {}
+
+
+def _several_documents(raw: bytes, source: str) -> BacklogError | None:
+    """The error for a stream of several YAML documents, or None when it holds one.
+
+    Both parsers reach here: yaml-rs returns such a stream as a list (which a
+    single list document also is), and PyYAML refuses it with a composer
+    error that does not say how many there are.
+    """
+    starts: list[tuple[int, int]] = []
+    try:
+        for event in yaml.parse(raw, Loader=_Loader):
+            mark = event.start_mark
+            if isinstance(event, yaml.DocumentStartEvent) and mark is not None:
+                starts.append((mark.line + 1, mark.column + 1))
+    except yaml.YAMLError:
+        return None  # not even one well-formed stream: the parser's own error says why
+    if len(starts) < 2:
+        return None
+    line, column = starts[1]
+    return BacklogError(
+        f"the file holds {len(starts)} YAML documents (separated by '---'); "
+        "a backlog is one document",
+        path=source,
+        line=line,
+        column=column,
+    )
 
 
 def _expanded_size(node: yaml.Node, budget: int) -> int:
@@ -150,9 +221,12 @@ def _expanded_size(node: yaml.Node, budget: int) -> int:
     return count
 
 
-def _load_rust(text: str, source: str) -> Any:
+_RUST_POSITION = re.compile(r" at line (\d+), column (\d+)")
+
+
+def _load_rust(text: str, raw: bytes, source: str) -> Any:
     try:
-        return yaml_rs.loads(
+        document = yaml_rs.loads(
             text,
             parse_datetime=False,
             alias_limits=yaml_rs.AliasLimits(max_total_replayed_events=MAX_EXPANDED_NODES),
@@ -160,24 +234,32 @@ def _load_rust(text: str, source: str) -> Any:
         )
     except yaml_rs.YAMLDecodeError as exc:
         lines = [line for line in str(exc).splitlines() if line.strip()]
-        where = lines[0].replace("YAML parse error", "invalid YAML") if lines else "invalid YAML"
-        detail = lines[-1].strip() if len(lines) > 1 else ""
-        if "alias" in where:
-            where = f"YAML aliases expand too far ({where}); refusing (alias bomb?)"
-        raise BacklogError(f"{source}: {where}{': ' + detail if detail else ''}") from None
+        head = lines[0] if lines else ""
+        found = _RUST_POSITION.search(head)
+        at = {"line": int(found[1]), "column": int(found[2])} if found else {}
+        problem = lines[-1].strip() if len(lines) > 1 else _RUST_POSITION.sub("", head)
+        if "alias" in head:
+            message = f"YAML aliases expand too far ({problem}); refusing (alias bomb?)"
+        else:
+            message = f"invalid YAML: {problem.removeprefix('YAML parse error') or 'unreadable'}"
+        raise BacklogError(message, path=source, **at) from None
+    if isinstance(document, list) and (several := _several_documents(raw, source)):
+        raise several
+    return document
 
 
 def load_yaml(data: bytes | str, source: str) -> Any:
     """Safe YAML loading with a size cap and a guard against alias expansion bombs."""
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > MAX_BACKLOG_BYTES:
-        raise BacklogError(f"{source}: {len(raw)} bytes exceeds the {MAX_BACKLOG_BYTES} byte cap")
+        message = f"{len(raw)} bytes exceeds the {MAX_BACKLOG_BYTES} byte cap"
+        raise BacklogError(message, path=source)
     if yaml_rs is not None:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BacklogError(f"{source}: not UTF-8 (byte {exc.start})") from None
-        return _load_rust(text, source)
+            raise BacklogError(f"not UTF-8 (byte {exc.start})", path=source) from None
+        return _load_rust(text, raw, source)
     loader = _Loader(raw)
     try:
         node = loader.get_single_node()
@@ -185,13 +267,19 @@ def load_yaml(data: bytes | str, source: str) -> Any:
             return None
         if b"&" in raw and _expanded_size(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
             raise BacklogError(
-                f"{source}: YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes; "
-                "refusing (alias bomb?)"
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes; "
+                "refusing (alias bomb?)",
+                path=source,
             )
         return loader.construct_document(node)
+    except yaml.composer.ComposerError as exc:
+        several = _several_documents(raw, source)
+        if several is not None:
+            raise several from None
+        raise BacklogError(f"invalid YAML: {exc.problem or exc}", path=source, **_at(exc)) from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc)
-        raise BacklogError(f"{source}: invalid YAML at {_mark(exc)}: {problem}") from None
+        raise BacklogError(f"invalid YAML: {problem}", path=source, **_at(exc)) from None
     finally:
         loader.dispose()
 
@@ -272,19 +360,17 @@ def parse_backlog(data: bytes | str, source: str = "backlog.yaml") -> Backlog:
     document = load_yaml(data, source)
     if not isinstance(document, dict):
         kind = "empty" if document is None else type(document).__name__
-        raise BacklogError(f"{source}: expected a mapping with a 'tasks' list, got {kind}")
+        message = f"expected a mapping with a 'tasks' list, got {kind}"
+        raise BacklogError(message, path=source)
     if "tasks" not in document:
-        raise BacklogError(f"{source}: missing the top-level 'tasks' key")
+        raise BacklogError("missing the top-level 'tasks' key", path=source)
     items = document["tasks"]
     if items is None:
         items = []
     if not isinstance(items, list):
-        raise BacklogError(f"{source}: 'tasks' must be a list, got {type(items).__name__}")
+        raise BacklogError(f"'tasks' must be a list, got {type(items).__name__}", path=source)
     tasks = [parse_task(i, item) for i, item in enumerate(items)]
     positions, duplicates = _positions(tasks)
     if duplicates:
-        raise BacklogError(
-            f"{source}: duplicate task ids {', '.join(sorted(duplicates))}; "
-            "every id must be unique (the choice would be ambiguous)"
-        )
+        raise BacklogError(_duplicates_message(duplicates), path=source)
     return Backlog(tuple(tasks), source, positions)
