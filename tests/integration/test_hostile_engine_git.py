@@ -178,7 +178,8 @@ def test_the_backlog_replaced_by_a_symlink(hostile: Hostile) -> None:  # noqa: F
     outcome = hostile.run(
         f"{EDIT} && rm .leviathan/backlog.yaml && ln -s ../docs/README.md .leviathan/backlog.yaml"
     )
-    hostile.check(outcome, "engine_failed")
+    # The backlog is the publisher's to edit: any other change to it is refused.
+    hostile.check(outcome, "scope_violation")
 
 
 def test_the_task_widens_its_own_allowed_paths(hostile: Hostile) -> None:  # noqa: F811
@@ -200,10 +201,10 @@ def test_chmod_x_on_a_disallowed_file(hostile: Hostile) -> None:  # noqa: F811
     hostile.check(outcome, "scope_violation")
 
 
-def test_chmod_x_on_the_backlog_is_not_carried(hostile: Hostile) -> None:  # noqa: F811
+def test_chmod_x_on_the_backlog_is_refused(hostile: Hostile) -> None:  # noqa: F811
     outcome = hostile.run(f"chmod +x .leviathan/backlog.yaml; {EDIT}")
-    hostile.check(outcome, SUCCESS)
-    assert hostile.pushed_mode(".leviathan/backlog.yaml") == "100644"
+    # A mode change is a backlog edit too, and only the publisher edits the backlog.
+    hostile.check(outcome, "scope_violation")
 
 
 def test_three_phases_commondir_and_filters(hostile: Hostile) -> None:  # noqa: F811

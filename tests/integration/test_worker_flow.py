@@ -26,7 +26,7 @@ SEED_LINES = [
     "✓ Posted attempt.created event to control plane",
     "✓ Posted attempt.started event to control plane",
     f"✓ Loaded task spec: {TASK}",
-    f"✓ Added task {TASK} to backlog",
+    f"✓ Marked task {TASK} completed in .leviathan/backlog.yaml",
     "✓ Branch pushed",
     "✓ PR created: ",
     "✓ Posted pr.created event to control plane",

@@ -56,7 +56,9 @@ def test_make_engine_follows_change_engine() -> None:
         make_engine(config(change_engine="command"))
 
 
-def test_backlog_propose_writes_proposal_and_marks_the_task(tmp_path: Path) -> None:
+def test_backlog_propose_writes_the_proposal_and_leaves_the_backlog_alone(
+    tmp_path: Path,
+) -> None:
     lines: list[str] = []
     ctx = context(tmp_path, lines, acceptance_criteria=["It reads well"])
     make_engine(config()).apply(ctx)
@@ -64,13 +66,9 @@ def test_backlog_propose_writes_proposal_and_marks_the_task(tmp_path: Path) -> N
     proposal = (ctx.checkout / ".leviathan/proposals/t1.md").read_text()
     assert proposal == proposal_markdown(ctx.task, ctx.attempt_id, ctx.branch)
     assert "- It reads well" in proposal and "`attempt-t1-12345678`" in proposal
-    backlog = (ctx.checkout / ".leviathan/backlog.yaml").read_text()
-    assert backlog == BACKLOG.replace("ready: true\n", "ready: false\n") + (
-        "    status: completed\n"
-        "    last_attempt_id: attempt-t1-12345678\n"
-        "    branch: agent/x-attempt-t1-12345678\n"
-    )
-    assert lines == ["✓ Wrote proposal for t1", "✓ Added task t1 to backlog"]
+    # Marking the task completed is the publisher's bookkeeping, not the engine's.
+    assert (ctx.checkout / ".leviathan/backlog.yaml").read_text() == BACKLOG
+    assert lines == ["✓ Wrote proposal for t1"]
 
 
 def test_bookkeeping_only_inside_the_prefixes() -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from leviathan_shared.backlog import TaskEntry
 from leviathan_shared.constants import BACKLOG_PATH, PROPOSALS_DIR
 from leviathan_shared.scope import normalize_prefix, within_prefixes
-from leviathan_worker.backlog_edit import set_task_fields
 
 
 class UnsafePath(ValueError):
@@ -44,19 +43,6 @@ def bookkeeping_paths(task_id: str, prefixes: Sequence[str]) -> list[str]:
 def completion_fields(attempt_id: str, branch: str) -> dict[str, str | bool]:
     """What the task's entry says once its PR is open: done here, not ready again."""
     return {"status": "completed", "ready": False, "last_attempt_id": attempt_id, "branch": branch}
-
-
-def mark_task_completed(
-    checkout: Path, task_id: str, attempt_id: str, branch: str, prefixes: Sequence[str]
-) -> bool:
-    """Edit the task's backlog entry in place; False when the backlog lies out of scope."""
-    if BACKLOG_PATH not in bookkeeping_paths(task_id, prefixes):
-        return False
-    file = safe_file(checkout, BACKLOG_PATH)
-    text = file.read_text(encoding="utf-8")
-    edited = set_task_fields(text, task_id, completion_fields(attempt_id, branch), BACKLOG_PATH)
-    file.write_text(edited, encoding="utf-8")
-    return True
 
 
 def _bullets(items: Sequence[str], empty: str) -> list[str]:

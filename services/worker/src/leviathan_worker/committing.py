@@ -18,7 +18,7 @@ from leviathan_shared.events import FailureReason
 from leviathan_worker import publish
 from leviathan_worker.changeset import FileChange, Limits
 from leviathan_worker.clone import Checkout, read_committed
-from leviathan_worker.collect import Completion, engine_changes, with_bookkeeping
+from leviathan_worker.collect import Completion, backlog_allowed, engine_changes, with_bookkeeping
 from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.gitops import GitFailed
 from leviathan_worker.pristine import base_tree, build_tree
@@ -41,6 +41,7 @@ def collect(
     task: TaskEntry,
     populated: Sequence[str] | None,
     attempt: Attempt,
+    say: Callable[[str], None],
 ) -> list[FileChange]:
     """The engine's files as data, plus the publisher's own backlog edit."""
     done = Completion(
@@ -51,7 +52,14 @@ def collect(
         allowed_paths=task.allowed_paths,
     )
     changes = engine_changes(work, base_tree(checkout), populated, Limits())
-    return with_bookkeeping(changes, read_committed(checkout, BACKLOG_PATH), done)
+    say(f"✓ Read the engine's change: {len(changes)} path(s)")
+    result = with_bookkeeping(changes, read_committed(checkout, BACKLOG_PATH), done)
+    if not backlog_allowed(task.allowed_paths) and any(c.path == BACKLOG_PATH for c in result):
+        say(
+            f"✓ Marked task {attempt.task_id} completed in {BACKLOG_PATH} "
+            "(status: completed, ready: false)"
+        )
+    return result
 
 
 def commit(

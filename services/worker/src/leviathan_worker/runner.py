@@ -220,7 +220,9 @@ class AttemptRun:
                 message = scrub(message, secret)
             raise AttemptFailure(FailureReason.ENGINE_FAILED, message)
         checkout, task = prepared.checkout, prepared.task
-        changes = collect(checkout, self.layout.target, task, prepared.populated, self.attempt)
+        changes = collect(
+            checkout, self.layout.target, task, prepared.populated, self.attempt, self.say
+        )
         message = commit_message(
             task, self.args.task_id, self.args.attempt_id, self.ctx.engine.name
         )

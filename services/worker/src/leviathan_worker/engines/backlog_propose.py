@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from leviathan_worker.backlog_edit import BacklogEditError
 from leviathan_worker.bookkeeping import UnsafePath, write_proposal
-from leviathan_worker.engines.base import ChangeContext, EngineError, mark_completed
+from leviathan_worker.engines.base import ChangeContext, EngineError
 
 
 class BacklogProposeEngine:
@@ -23,4 +23,3 @@ class BacklogProposeEngine:
             raise EngineError(str(exc)) from None
         if wrote:
             ctx.say(f"✓ Wrote proposal for {ctx.task_id}")
-        mark_completed(ctx)

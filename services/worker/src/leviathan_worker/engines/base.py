@@ -1,8 +1,9 @@
 """The one interface every change engine implements.
 
-An engine only writes files in the checkout; it never commits, pushes or
-talks to the forge. Whatever it writes is verified against the task's scope
-afterwards, so an engine needs no trust and can be an external program.
+An engine only writes files in the checkout; it never commits, pushes, talks
+to the forge or edits the task's backlog entry (the publisher does that).
+Whatever it writes is verified against the task's scope afterwards, so an
+engine needs no trust and can be an external program.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 from typing import Protocol
 
 from leviathan_shared.backlog import TaskEntry
-from leviathan_worker.backlog_edit import BacklogEditError
-from leviathan_worker.bookkeeping import UnsafePath, mark_task_completed
 
 
 class EngineError(RuntimeError):
@@ -44,15 +43,3 @@ class ChangeEngine(Protocol):
     def apply(self, ctx: ChangeContext) -> None:
         """Write the change into ``ctx.checkout``; raise EngineError when it cannot."""
         ...
-
-
-def mark_completed(ctx: ChangeContext) -> None:
-    """Every engine's last step: mark the task completed by this attempt in the backlog."""
-    try:
-        marked = mark_task_completed(
-            ctx.checkout, ctx.task_id, ctx.attempt_id, ctx.branch, ctx.prefixes
-        )
-    except (BacklogEditError, UnsafePath) as exc:
-        raise EngineError(str(exc)) from None
-    if marked:
-        ctx.say(f"✓ Added task {ctx.task_id} to backlog")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Final
 
-from leviathan_worker.engines.base import ChangeContext, EngineError, mark_completed
+from leviathan_worker.engines.base import ChangeContext, EngineError
 from leviathan_worker.sandbox import (
     DEFAULT_PIDS_MAX,
     SandboxSpec,
@@ -158,7 +158,6 @@ class CommandEngine:
         if code != 0:
             raise EngineError(f"the change command exited with status {code}")
         ctx.say("✓ Change command finished")
-        mark_completed(ctx)
 
     def _run(self, argv: list[str], ctx: ChangeContext, task_file: Path) -> int:
         reason = sandbox_unavailable()

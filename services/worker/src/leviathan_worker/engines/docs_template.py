@@ -9,7 +9,7 @@ from __future__ import annotations
 from leviathan_shared.backlog import TaskEntry
 from leviathan_shared.scope import ScopeError, normalize_path
 from leviathan_worker.bookkeeping import UnsafePath, safe_file
-from leviathan_worker.engines.base import ChangeContext, EngineError, mark_completed
+from leviathan_worker.engines.base import ChangeContext, EngineError
 
 
 def markdown_target(task: TaskEntry) -> str:
@@ -52,4 +52,3 @@ class DocsTemplateEngine:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(render_document(ctx.task), encoding="utf-8")
         ctx.say(f"✓ Wrote {path}")
-        mark_completed(ctx)
