@@ -33,6 +33,7 @@ def make_engine(
             config.change_command_timeout_seconds,
             hidden=hidden,
             network=bool(config.engine_network),
-            allow_unsandboxed=contained or config.allow_unsandboxed_engine,
+            allow_unsandboxed=config.allow_unsandboxed_engine,
+            contained=contained,
         )
     return BacklogProposeEngine()

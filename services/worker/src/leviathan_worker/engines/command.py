@@ -131,6 +131,7 @@ class CommandEngine:
         hidden: Sequence[Path] = (),
         network: bool = False,
         allow_unsandboxed: bool = False,
+        contained: bool = False,
         pids_max: int = DEFAULT_PIDS_MAX,
     ) -> None:
         """``hidden``: the worker's private paths (workspace root, data, cache, HOME)."""
@@ -140,7 +141,9 @@ class CommandEngine:
         self.timeout_seconds = timeout_seconds
         self.hidden = tuple(hidden)
         self.network = network
-        self.allow_unsandboxed = allow_unsandboxed
+        self.allow_unsandboxed = allow_unsandboxed or contained
+        # In a Job's engine container the container is the sandbox (no secret, own uid).
+        self.contained = contained
         self.pids_max = pids_max
 
     def apply(self, ctx: ChangeContext) -> None:
@@ -171,10 +174,13 @@ class CommandEngine:
                 "install bubblewrap and allow user namespaces, or set "
                 "allow_unsandboxed_engine: true to run it as the worker's user"
             )
-        ctx.say(
-            f"! Running the change command WITHOUT a sandbox ({reason}); "
-            "allow_unsandboxed_engine is true, so it can read what the worker can"
-        )
+        if self.contained:
+            ctx.say("Running in the Job's engine container: no secret, its own uid and volume")
+        else:
+            ctx.say(
+                f"! Running the change command WITHOUT a sandbox ({reason}); "
+                "allow_unsandboxed_engine is true, so it can read what the worker can"
+            )
         env = command_environment(os.environ, task_file, ctx, str(ctx.scratch))
         _require_program(argv[0], env, ctx.checkout)
         return self._run_unsandboxed(argv, ctx, env)
