@@ -166,6 +166,7 @@ def test_wrong_token_is_clone_failed_without_leaking_it(github: GitHubSetup) -> 
 
     assert code == 1
     assert output.strip().splitlines()[-1].startswith("✗ Attempt failed: clone_failed: ")
+    assert "check the token's access to the repository" in output.strip().splitlines()[-1]
     assert wrong not in output
     assert "Traceback" not in output
     assert github.fake.pulls[REPO] == []

@@ -19,7 +19,7 @@ from leviathan_shared.backlog import Backlog, BacklogError, TaskEntry, parse_bac
 from leviathan_shared.config import AutonomyConfig
 from leviathan_shared.constants import BACKLOG_PATH
 from leviathan_shared.events import FailureReason
-from leviathan_shared.git_auth import redact_url
+from leviathan_shared.git_auth import auth_failed, redact_url
 from leviathan_shared.scope import ScopeError, normalize_path
 from leviathan_shared.verdicts import StaticRules, static_verdict
 from leviathan_worker.bookkeeping import bookkeeping_paths
@@ -45,9 +45,18 @@ def clone(
             config.target_repo_url, config.target_branch, layout.publisher, token
         )
     except (GitFailed, OSError) as exc:
-        raise AttemptFailure(FailureReason.CLONE_FAILED, str(exc)) from None
+        message = str(exc)
+        if token is not None and refused_access(message):
+            message += "; check the token's access to the repository"
+        raise AttemptFailure(FailureReason.CLONE_FAILED, message) from None
     say(f"✓ Cloned to {checkout.path}")
     return checkout
+
+
+def refused_access(git_message: str) -> bool:
+    """git's words when the server refused the token or hid the repository from it."""
+    lowered = git_message.lower()
+    return auth_failed(git_message) or "repository not found" in lowered or "404" in lowered
 
 
 def reopen(layout: Layout, branch: str) -> Checkout:
