@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from leviathan_scheduler.reconciler import reconcile
 from leviathan_shared import slots
 from leviathan_shared.constants import QUEUE_DISPATCH
 from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.events import EventType, new_event
+from leviathan_shared.events import Event, EventType, new_event
 from leviathan_shared.executors.factory import make_executor
 from leviathan_shared.executors.naming import job_name
 from leviathan_shared.messages import DispatchMessage
@@ -306,3 +307,38 @@ def test_plan_with_live_facts_changes_nothing(stack: SchedulerStack) -> None:
     assert "  Paused: no" in status.stdout
     assert "  Running attempts: 0" in status.stdout
     assert [e["type"] for e in stack.events()] == ["target.paused", "target.resumed"]
+
+
+def test_an_invalid_backlog_is_posted_once_per_blob_and_warns_once(
+    tmp_path: Path, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ticks on the same broken blob neither re-post it nor warn about a 409 each time."""
+    with scheduler_stack(tmp_path, redis_url, backlog="tasks:\n  - id: a\n   title: x\n") as stack:
+        runtime = stack.runtime()
+        config = runtime.config_for("radix")
+        deps = runtime.deps_for(config)
+        posted: list[str] = []
+        post_event = deps.control_plane.post_event
+
+        def spy(event: Event) -> object:
+            posted.append(event.type.value)
+            return post_event(event)
+
+        deps.control_plane.post_event = spy  # type: ignore[method-assign]
+        with caplog.at_level(logging.INFO, logger="leviathan_scheduler"):
+            reasons = [run_cycle(config, deps).reason for _ in range(3)]
+        assert reasons == ["backlog_invalid"] * 3
+        assert posted.count("backlog.invalid") == 1
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+        (invalid,) = stack.events("backlog.invalid")
+        payload = invalid["payload"]
+        assert (payload["path"], payload["line"]) == ("radix:.leviathan/backlog.yaml", 3)
+        assert isinstance(payload["column"], int)
+        assert payload["message"].startswith("invalid YAML: ")
+        assert payload["sha"]
+        # A fresh process (`leviathan tick`, the CronJob mode) finds it already recorded.
+        again = stack.cli("tick", "--target", "radix")
+        assert again.returncode == 0, again.stderr
+        assert "✗ No task selected: backlog_invalid" in again.stdout
+        assert again.stderr == ""
+        assert len(stack.events("backlog.invalid")) == 1

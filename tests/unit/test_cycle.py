@@ -334,6 +334,28 @@ def test_an_invalid_backlog_is_recorded_once_per_blob(config: AutonomyConfig, wo
     invalid = world.control_plane.of_type(EventType.BACKLOG_INVALID)
     assert len(invalid) == 1
     assert "duplicate task id 'a' at tasks[0] and tasks[1]" in invalid[0].payload["error"]
+    assert invalid[0].payload["path"] == "radix:.leviathan/backlog.yaml"
+    assert invalid[0].payload["message"].startswith("duplicate task id 'a'")
+    world.backlog.text = "tasks: [\n"  # another broken blob: one more record
+    run_cycle(config, world.deps)
+    second = world.control_plane.of_type(EventType.BACKLOG_INVALID)[1].payload
+    assert (second["line"], second["column"]) == (1, 8)
+    assert len(world.control_plane.of_type(EventType.BACKLOG_INVALID)) == 2
+
+
+def test_a_breaker_that_stays_open_is_posted_once(config: AutonomyConfig, world: World) -> None:
+    trip_breaker(config, world)
+    posts: list[EventType] = []
+    post_event = world.control_plane.post_event
+
+    def spy(event: Event) -> PostOutcome:
+        posts.append(event.type)
+        return post_event(event)
+
+    world.control_plane.post_event = spy  # type: ignore[method-assign]
+    for _ in range(3):
+        assert run_cycle(config, world.deps).reason == "breaker_open"
+    assert posts.count(EventType.BREAKER_OPENED) == 1
 
 
 def test_a_failed_send_fails_the_attempt_and_frees_its_slots(

@@ -91,6 +91,27 @@ def _post(deps: CycleDeps, event: Event) -> None:
         log.warning("could not record %s: %s", event.type.value, exc)
 
 
+def _post_once(deps: CycleDeps, event: Event) -> None:
+    """Post an alarm whose id names its cause (a blob, a breaker episode) once per process.
+
+    A 409 means the id is stored already with another ``occurred_at`` (an
+    earlier process or tick posted it): the alarm is on record, nothing to warn.
+    """
+    if event.event_id in deps.recorded:
+        return
+    try:
+        deps.control_plane.post_event(event)
+    except ControlPlaneRejected as exc:
+        if exc.status != 409:
+            log.warning("could not record %s: %s", event.type.value, exc)
+            return
+        log.info("%s already recorded: %s", event.event_id, exc)
+    except ControlPlaneUnavailable as exc:
+        log.warning("could not record %s: %s", event.type.value, exc)
+        return
+    deps.recorded.add(event.event_id)
+
+
 def run_cycle(config: AutonomyConfig, deps: CycleDeps) -> CycleOutcome:
     """Run one cycle under the target's cycle lock; a held lock is a logged no-op."""
     target = config.target_id
@@ -109,7 +130,7 @@ def run_cycle(config: AutonomyConfig, deps: CycleDeps) -> CycleOutcome:
         gathered = gather(config, deps)
         decision = decide(config, gathered.backlog, gathered.facts)
         for alarm in records.alarms(config, gathered, decision, deps.clock()):
-            _post(deps, alarm)
+            _post_once(deps, alarm)
         if decision.action != "dispatch":
             return _finish(config, deps, gathered, decision)
         return _dispatch(config, deps, gathered, decision)

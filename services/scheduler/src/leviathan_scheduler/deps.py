@@ -6,6 +6,7 @@ fakes and production hands in the real adapters built by ``runtime.py``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -78,6 +79,29 @@ class ParsedBacklogs:
         return self._parsed
 
 
+class RecordedOnce:
+    """Ids of the events this process already handed to the control plane.
+
+    Alarms (``backlog.invalid``, ``breaker.opened``) hold while their cause
+    does, so every tick would build them again with a new ``occurred_at``;
+    remembering their ids lets a tick skip the post instead of drawing a 409.
+    Bounded: the oldest ids are forgotten (at worst, one more post).
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self._limit = limit
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        self._ids.move_to_end(event_id)
+        while len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+
 @dataclass
 class CycleDeps:
     """Everything one target's cycle reads or writes."""
@@ -91,3 +115,4 @@ class CycleDeps:
     clock: Callable[[], datetime] = utc_now
     out: Callable[[Iterable[str]], None] = emit
     parsed: ParsedBacklogs = field(default_factory=ParsedBacklogs)
+    recorded: RecordedOnce = field(default_factory=RecordedOnce)

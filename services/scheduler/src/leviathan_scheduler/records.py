@@ -70,7 +70,11 @@ def dispatch_failed(created: Event, error: str, now: datetime) -> Event:
 def alarms(
     config: AutonomyConfig, gathered: Gathered, decision: Decision, now: datetime
 ) -> list[Event]:
-    """``breaker.opened`` when the count reached the threshold; ``backlog.invalid``."""
+    """``breaker.opened`` when the count reached the threshold; ``backlog.invalid``.
+
+    Both are built on every tick their cause holds; their ids name the cause,
+    so the cycle posts each one once (see ``cycle._post_once``).
+    """
     target = config.target_id
     events = []
     if decision.breaker_tripped and gathered.state is not None:
@@ -97,7 +101,11 @@ def alarms(
                 actor=ACTOR,
                 event_id=f"backlog.invalid:{target}:{gathered.backlog_sha}",
                 occurred_at=now,
-                payload={"sha": gathered.backlog_sha, "error": str(gathered.backlog)},
+                payload={
+                    "sha": gathered.backlog_sha,
+                    **gathered.backlog.as_json(),
+                    "error": str(gathered.backlog),
+                },
             )
         )
     return events
