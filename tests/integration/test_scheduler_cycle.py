@@ -342,3 +342,21 @@ def test_an_invalid_backlog_is_posted_once_per_blob_and_warns_once(
         assert "✗ No task selected: backlog_invalid" in again.stdout
         assert again.stderr == ""
         assert len(stack.events("backlog.invalid")) == 1
+
+
+def test_a_tick_that_finds_the_lock_held_says_who_holds_it(stack: SchedulerStack) -> None:
+    client = redis.Redis.from_url(stack.redis_url)
+    token = slots.acquire_cycle_lock(client, "radix", 120, holder="reconcile on node-7 pid 42")
+    assert token is not None
+    text = stack.cli("tick", "--target", "radix")
+    assert text.returncode == 0, text.stderr
+    assert "✗ No task selected: cycle_locked" in text.stdout
+    assert "held by reconcile on node-7 pid 42 for " in text.stdout
+    assert "s; it expires in " in text.stdout
+    as_json = stack.cli("tick", "--target", "radix", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    outcome = json.loads(as_json.stdout)
+    assert (outcome["status"], outcome["reason"]) == ("locked", "cycle_locked")
+    assert outcome["message"].startswith("held by reconcile on node-7 pid 42 for ")
+    assert stack.events("attempt.created") == []
+    assert slots.release_cycle_lock(client, "radix", token)

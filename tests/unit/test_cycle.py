@@ -147,6 +147,11 @@ def test_a_held_cycle_lock_makes_the_tick_a_no_op(config: AutonomyConfig, world:
     assert slots.acquire_cycle_lock(world.redis, "radix", 60) is not None
     outcome = run_cycle(config, world.deps)
     assert outcome.status == "locked"
+    assert outcome.message is not None and outcome.message.startswith("held by cycle lock on ")
+    assert world.printed[-2:] == [
+        "✗ No task selected: cycle_locked (radix)",
+        f"  {outcome.message}",
+    ]
     assert world.control_plane.events == []
     assert world.sent.calls == []
 

@@ -30,6 +30,21 @@ def test_cycle_lock_excludes_a_second_owner_and_releases_only_for_the_owner(
     assert slots.acquire_cycle_lock(r, "radix", 30) is not None
 
 
+def test_the_cycle_lock_names_its_holder(r: fakeredis.FakeRedis) -> None:
+    assert slots.cycle_lock_holder(r, "radix") is None
+    assert slots.acquire_cycle_lock(r, "radix", 30, holder="select cycle on h pid 9")
+    holder = slots.cycle_lock_holder(r, "radix")
+    assert holder is not None
+    assert holder.holder == "select cycle on h pid 9"
+    assert holder.held_seconds is not None and 0 <= holder.held_seconds < 5
+    assert 25 < holder.expires_in_seconds <= 30
+    assert holder.describe().startswith("held by select cycle on h pid 9 for 0s; it expires in ")
+    r.set("leviathan:other:cycle", "0123abcd", px=30_000)  # a token without a name
+    legacy = slots.cycle_lock_holder(r, "other")
+    assert legacy is not None and (legacy.holder, legacy.held_seconds) == (None, None)
+    assert legacy.describe().startswith("held by an unnamed holder; it expires in ")
+
+
 def test_cycle_lock_expires(r: fakeredis.FakeRedis) -> None:
     assert slots.acquire_cycle_lock(r, "radix", 0.05) is not None
     time.sleep(0.1)

@@ -10,7 +10,9 @@ before every count, which is the last-resort release when a holder vanished.
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -145,13 +147,52 @@ def _run(redis: Redis, source: str, keys: Sequence[str], args: Sequence[Any]) ->
 # --- cycle lock -------------------------------------------------------------------
 
 
-def acquire_cycle_lock(redis: Redis, target_id: str, ttl_seconds: float) -> str | None:
-    """Take the per-target cycle lock; returns the owner token, or None when held."""
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """Who holds a cycle lock and for how long, so a refused tick can say so."""
+
+    holder: str | None  # None: a token without a name (written by an older release)
+    held_seconds: float | None
+    expires_in_seconds: float
+
+    def describe(self) -> str:
+        who = self.holder or "an unnamed holder"
+        held = f" for {self.held_seconds:.0f}s" if self.held_seconds is not None else ""
+        return f"held by {who}{held}; it expires in {self.expires_in_seconds:.0f}s"
+
+
+def this_process(role: str) -> str:
+    """A lock holder's name: what it does, on which host, as which process."""
+    return f"{role} on {socket.gethostname()} pid {os.getpid()}"
+
+
+def acquire_cycle_lock(
+    redis: Redis, target_id: str, ttl_seconds: float, holder: str | None = None
+) -> str | None:
+    """Take the per-target cycle lock; returns the owner token, or None when held.
+
+    The token is ``<random> <ttl ms> <holder>``: unique for the release check,
+    and readable by ``cycle_lock_holder`` for whoever finds the lock taken.
+    """
     if ttl_seconds <= 0:
         raise SlotError(f"cycle lock ttl must be positive, got {ttl_seconds}")
-    token = secrets.token_hex(16)
-    acquired = redis.set(cycle_lock_key(target_id), token, nx=True, px=int(ttl_seconds * 1000))
+    ttl_ms = int(ttl_seconds * 1000)
+    token = f"{secrets.token_hex(16)} {ttl_ms} {holder or this_process('cycle lock')}"
+    acquired = redis.set(cycle_lock_key(target_id), token, nx=True, px=ttl_ms)
     return token if acquired else None
+
+
+def cycle_lock_holder(redis: Redis, target_id: str) -> LockHolder | None:
+    """The current holder of the cycle lock, or None when it is free."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.get(cycle_lock_key(target_id))
+    pipe.pttl(cycle_lock_key(target_id))
+    value, left_ms = pipe.execute()
+    if value is None or left_ms is None or int(left_ms) < 0:
+        return None
+    _, ttl, name = [*_text(value).split(" ", 2), "", ""][:3]
+    held = (int(ttl) - int(left_ms)) / 1000 if ttl.isdigit() else None
+    return LockHolder(name or None, held, int(left_ms) / 1000)
 
 
 def release_cycle_lock(redis: Redis, target_id: str, token: str) -> bool:
@@ -160,9 +201,11 @@ def release_cycle_lock(redis: Redis, target_id: str, token: str) -> bool:
 
 
 @contextmanager
-def cycle_lock(redis: Redis, target_id: str, ttl_seconds: float) -> Iterator[str | None]:
+def cycle_lock(
+    redis: Redis, target_id: str, ttl_seconds: float, holder: str | None = None
+) -> Iterator[str | None]:
     """``with cycle_lock(...) as token``: token is None when another cycle holds it."""
-    token = acquire_cycle_lock(redis, target_id, ttl_seconds)
+    token = acquire_cycle_lock(redis, target_id, ttl_seconds, holder)
     try:
         yield token
     finally:

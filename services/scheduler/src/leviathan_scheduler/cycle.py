@@ -37,6 +37,7 @@ from leviathan_shared.messages import DispatchMessage
 log = logging.getLogger(__name__)
 
 CYCLE_LOCK_SECONDS = 120
+LOCKED = "cycle_locked"
 Status = Literal["dispatched", "skipped", "locked", "dispatch_failed"]
 FULL_REASON = {"running": CycleReason.MAX_RUNNING_ATTEMPTS, "pr": CycleReason.MAX_OPEN_PRS}
 
@@ -50,12 +51,14 @@ class CycleOutcome:
     job_name: str | None = None
     fence: int | None = None
     decision: Decision | None = None
+    message: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "target_id": self.target_id,
             "status": self.status,
             "reason": self.reason,
+            "message": self.message,
             "attempt_id": self.attempt_id,
             "job_name": self.job_name,
             "fence": self.fence,
@@ -116,13 +119,14 @@ def run_cycle(config: AutonomyConfig, deps: CycleDeps) -> CycleOutcome:
     """Run one cycle under the target's cycle lock; a held lock is a logged no-op."""
     target = config.target_id
     try:
-        token = slots.acquire_cycle_lock(deps.redis, target, CYCLE_LOCK_SECONDS)
+        token = slots.acquire_cycle_lock(
+            deps.redis, target, CYCLE_LOCK_SECONDS, slots.this_process("select cycle")
+        )
     except RedisError as exc:
         facts = Facts(unavailable=("redis",), unavailable_messages=(f"Redis: {exc}",))
         return _finish(config, deps, Gathered(facts, None), decide(config, None, facts))
     if token is None:
-        log.info("target %s: another cycle holds the lock; this tick does nothing", target)
-        return CycleOutcome(target, "locked", reason="cycle_locked")
+        return _locked(config, deps)
     try:
         report = reconcile(config, deps)
         if report.failed or report.released_running or report.released_pr or report.closed_prs:
@@ -139,6 +143,22 @@ def run_cycle(config: AutonomyConfig, deps: CycleDeps) -> CycleOutcome:
             slots.release_cycle_lock(deps.redis, target, token)
         except RedisError as exc:  # the lock expires by itself
             log.warning("target %s: could not release the cycle lock: %s", target, exc)
+
+
+def _locked(config: AutonomyConfig, deps: CycleDeps) -> CycleOutcome:
+    """Say why this tick does nothing: who holds the lock and for how long."""
+    target = config.target_id
+    try:
+        holder = slots.cycle_lock_holder(deps.redis, target)
+    except RedisError as exc:
+        message = f"the holder could not be read: {exc}"
+    else:
+        message = holder.describe() if holder else "released while this tick looked"
+    log.info(
+        "target %s: another cycle holds the lock (%s); this tick does nothing", target, message
+    )
+    deps.out([f"✗ No task selected: {LOCKED} ({target})", f"  {message}"])
+    return CycleOutcome(target, "locked", reason=LOCKED, message=message)
 
 
 def _dispatch(

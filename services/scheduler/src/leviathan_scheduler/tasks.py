@@ -60,7 +60,8 @@ def reconcile(target_id: str) -> dict[str, Any]:
     except ConfigError as exc:
         return _config_invalid(target_id, exc)
     try:
-        with slots.cycle_lock(deps.redis, target_id, CYCLE_LOCK_SECONDS) as token:
+        holder = slots.this_process("reconcile")
+        with slots.cycle_lock(deps.redis, target_id, CYCLE_LOCK_SECONDS, holder) as token:
             if token is None:
                 return {"target_id": target_id, "status": "locked"}
             report = reconcile_target(config, deps)
