@@ -209,7 +209,7 @@ def test_state_summary_and_reads(cp: httpx.Client, target: str) -> None:
     state = cp.get(f"/v1/targets/{target}/state").json()
     assert state["attempts_per_task"] == {"t1": 1, "t2": 2}
     assert [a["attempt_id"] for a in state["running_attempts"]] == [f"{target}.a3"]
-    assert (state["consecutive_failures"], state["breaker_open"]) == (1, False)
+    assert state["consecutive_failures"] == 1
     assert state["open_prs"][0]["pr_number"] == 12
     assert (state["paused"], state["pause_reason"]) == (True, "freeze")
     summary = cp.get("/v1/graph/summary").json()
@@ -272,14 +272,13 @@ def test_event_filters_and_cursor(cp: httpx.Client, target: str) -> None:
     assert cp.get("/v1/events", params={"type": "bogus"}).status_code == 422
 
 
-def test_breaker_threshold_from_config_and_reset(cp: httpx.Client) -> None:
-    target = "strict"  # circuit_breaker_failures: 1 in the config the server reads
+def test_failure_count_and_reset(cp: httpx.Client) -> None:
+    target = "strict"
     cp.post("/v1/events", json=event(target, "attempt.created", "s-b1", task_id="t"))
     cp.post("/v1/events", json=failed(target, "s-b1"))
-    state = cp.get(f"/v1/targets/{target}/state").json()
-    assert (state["breaker_open"], state["breaker_threshold"]) == (True, 1)
+    assert cp.get(f"/v1/targets/{target}/state").json()["consecutive_failures"] == 1
     metrics = cp.get("/metrics").text
-    assert 'leviathan_breaker_open{target="strict"} 1.0' in metrics
+    assert 'leviathan_consecutive_failures{target="strict"} 1.0' in metrics
     assert 'leviathan_events_ingested_total{type="attempt.failed"}' in metrics
     assert "leviathan_http_request_duration_seconds_bucket" in metrics
     reset = cp.post(
@@ -295,7 +294,7 @@ def test_breaker_threshold_from_config_and_reset(cp: httpx.Client) -> None:
         ).status_code
         == 200
     )
-    assert cp.get(f"/v1/targets/{target}/state").json()["breaker_open"] is False
+    assert cp.get(f"/v1/targets/{target}/state").json()["consecutive_failures"] == 0
     assert cp.post(f"/v1/targets/{target}/breaker/reset", json={"actor": "ops"}).status_code == 422
 
 
@@ -410,8 +409,6 @@ def test_unknown_target_state_is_empty(cp: httpx.Client, target: str) -> None:
         "attempts_per_task": {},
         "running_attempts": [],
         "consecutive_failures": 0,
-        "breaker_open": False,
-        "breaker_threshold": 2,
         "open_prs": [],
         "paused": False,
         "pause_reason": None,

@@ -43,7 +43,12 @@ def test_single_event_and_batch() -> None:
         (b"\xff{}", 400, "not UTF-8"),
         (b'{"event_id": "\\udb1d"}', 400, "lone UTF-16 surrogate"),
         (b'{"event_id": ', 400, "not JSON"),
-        (b"[" * 100_000, 400, "nested too deeply"),
+        (b"[" * 100_000, 422, "nested deeper than 64 levels"),
+        (b"[" * 65 + b"]" * 65, 422, "nested deeper than 64 levels"),
+        (b'{"payload": {"n": -' + b"1" * 4301 + b"}}", 422, "4301 digits"),
+        (b'{"fence": NaN}', 422, "NaN is not a JSON number"),
+        (b'{"fence": 1e400}', 422, "1e400 is out of range"),
+        (raw({**GOOD, "occurred_at": 0}), 422, "RFC 3339 date-time string"),
         (raw([GOOD]), 422, "JSON object"),
         (raw({"events": []}), 422, "non-empty list"),
         (raw({"events": "x"}), 422, "non-empty list"),
@@ -159,18 +164,17 @@ def test_settings_refuse_without_token(tmp_path: Path) -> None:
         ControlPlaneSettings(control_plane_token="  ", data_dir=str(tmp_path)).token()
 
 
-def test_settings_thresholds_from_config(tmp_path: Path) -> None:
+def test_settings_check_the_target_files(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(
         "target_id: alpha\ntarget_repo_url: https://x/o/a\ncircuit_breaker_failures: 5\n"
     )
-    (tmp_path / "b.yaml").write_text("target_id: beta\ntarget_repo_url: https://x/o/b\n")
     settings = ControlPlaneSettings(control_plane_token="t", config=str(tmp_path))
-    assert settings.breaker_thresholds() == {"alpha": 5, "beta": 2}
+    settings.check_config()
     (tmp_path / "c.yaml").write_text(
         "target_id: gamma\ntarget_repo_url: https://x/o/c\ncircuit_breaker_failure: 5\n"
     )
     with pytest.raises(SettingsError, match="circuit_breaker_failure"):
-        settings.breaker_thresholds()
+        settings.check_config()
 
 
 def test_default_database_is_sqlite_under_data_dir(tmp_path: Path) -> None:

@@ -7,12 +7,13 @@ here so that a bad event is refused at the edge instead of corrupting state.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$"
 CODE_PATTERN: Final = r"^[a-z][a-z0-9_]*(:[a-z0-9_]+)?$"
@@ -80,10 +81,43 @@ class FailureReason(StrEnum):
 
 
 _EDGE_DAYS = frozenset({date.min, date.max})
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def read_time(value: Any) -> datetime:
+    """The one reading of a time on the wire: RFC 3339 text (or a datetime from Python).
+
+    Numbers are refused: pydantic would read ``0`` or ``"1700000000"`` as seconds
+    since 1970, a silently backdated event. The first and last representable
+    days are refused whatever the offset, since in UTC they may not exist. An
+    aware time comes back in UTC; a naive one stays naive for the caller to place.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and _RFC3339.fullmatch(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:  # a well-formed but impossible time: 2026-02-30, 23:59:60
+            raise ValueError(f"is not a valid time ({exc})") from None
+    else:
+        raise ValueError("must be an RFC 3339 date-time string such as 2026-01-01T00:00:00Z")
+    if moment.date() in _EDGE_DAYS:
+        raise ValueError(
+            "must lie between 0001-01-02 and 9999-12-30 (in UTC the edge days may not exist)"
+        )
+    return moment.astimezone(UTC) if moment.tzinfo else moment
+
+
+# A time field of any body: the published schema says what read_time refuses.
+WireTime = Annotated[
+    datetime,
+    BeforeValidator(read_time),
+    Field(json_schema_extra={"pattern": r"^(?!0001-01-01|9999-12-31)"}),
+]
 
 
 class Event(BaseModel):
@@ -96,9 +130,7 @@ class Event(BaseModel):
     target_id: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
     attempt_id: str | None = Field(default=None, pattern=ID_PATTERN)
     task_id: str | None = Field(default=None, max_length=200)
-    # The first and last representable days are refused whatever their offset (in
-    # UTC they may not exist); the pattern says so in the published schema.
-    occurred_at: datetime = Field(json_schema_extra={"pattern": r"^(?!0001-01-01|9999-12-31)"})
+    occurred_at: WireTime
     actor: str = Field(min_length=1, max_length=200)
     fence: int | None = Field(default=None, ge=0, le=2**63 - 1)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -108,9 +140,7 @@ class Event(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("occurred_at must carry a timezone (e.g. 2026-01-01T00:00:00Z)")
-        if value.date() in _EDGE_DAYS:
-            raise ValueError("occurred_at must lie between 0001-01-02 and 9999-12-30")
-        return value.astimezone(UTC)
+        return value
 
     @model_validator(mode="after")
     def _contract(self) -> Event:

@@ -40,6 +40,8 @@ class Facts:
 
     paused: bool = False
     pause_reason: str | None = None
+    # Held open whatever the count (plan and tests); the scheduler leaves it False
+    # and decides by ``consecutive_failures`` alone (breaker_tripped).
     breaker_open: bool = False
     consecutive_failures: int = 0
     # Seconds since the newest failed attempt, read only while the breaker is open
@@ -122,6 +124,12 @@ def probe_due(config: AutonomyConfig, facts: Facts) -> bool:
     return wait is not None and age is not None and age >= wait and facts.running_count == 0
 
 
+def breaker_tripped(config: AutonomyConfig, consecutive_failures: int) -> bool:
+    """The breaker rule, in one place: the control plane's count against the target's
+    current ``circuit_breaker_failures`` (read each cycle, so an edit applies at once)."""
+    return consecutive_failures >= config.circuit_breaker_failures
+
+
 def _breaker_message(config: AutonomyConfig, facts: Facts) -> str:
     text = (
         f"{facts.consecutive_failures} consecutive failures "
@@ -143,7 +151,7 @@ def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, lis
 
     Also whether the breaker tripped and whether this cycle is its probe.
     """
-    tripped = facts.consecutive_failures >= config.circuit_breaker_failures
+    tripped = breaker_tripped(config, facts.consecutive_failures)
     if not config.autonomy_enabled:
         off = "autonomy_enabled is false in the configuration"
         return CycleReason.DISABLED, [off], tripped, False

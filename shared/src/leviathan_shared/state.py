@@ -42,9 +42,8 @@ class TargetState(BaseModel):
     target_id: str
     attempts_per_task: dict[str, int] = Field(default_factory=dict)
     running_attempts: list[AttemptSummary] = Field(default_factory=list)
+    # Whether the breaker is open is the scheduler's call (guardrails.breaker_tripped).
     consecutive_failures: int = 0
-    breaker_open: bool = False
-    breaker_threshold: int | None = None
     open_prs: list[OpenPullRequest] = Field(default_factory=list)
     paused: bool = False
     pause_reason: str | None = None

@@ -29,10 +29,11 @@ def create_app(
     """Build the app; refuses (SettingsError) without a token or with a broken config."""
     settings = settings or ControlPlaneSettings()
     token = settings.token().encode("utf-8")
+    settings.check_config()
     engine = make_engine(settings.resolved_database_url())
     if run_migrations:
         migrate(engine)
-    reader = Reader(engine, settings.breaker_thresholds())
+    reader = Reader(engine)
     metrics = Metrics(reader)
     hooks = _github_hooks(settings)
 

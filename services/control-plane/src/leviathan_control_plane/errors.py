@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +64,35 @@ def describe(items: list[ErrorItem]) -> str:
     return f"{where}: {first.msg}{more}"
 
 
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+@functools.lru_cache(maxsize=256)
+def _template(path: str) -> re.Pattern[str]:
+    """``/v1/attempts/{attempt_id}`` as a pattern; path parameters never span a slash."""
+    parts = re.split(r"(\{[^}]+\})", path)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method the path answers to, for a 405's ``Allow`` (None: not a published path).
+
+    Starlette answers a wrong method (OPTIONS included: there is no CORS here)
+    from the first route whose path matched, so ``/v1/events`` said only
+    ``POST`` though it also answers GET. The published OpenAPI paths are the
+    public list of what each path answers, so the union is taken from them.
+    """
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    methods = {
+        method.upper()
+        for template, operations in paths.items()
+        if _template(template).fullmatch(request.url.path)
+        for method in operations
+        if method in HTTP_METHODS
+    }
+    return ", ".join(sorted(methods)) if methods else None
+
+
 def _json(status: int, body: ErrorBody, headers: Mapping[str, str] | None = None) -> JSONResponse:
     content = body.model_dump(mode="json")
     return JSONResponse(content, status_code=status, headers=dict(headers or {}))
@@ -82,8 +113,11 @@ def install_handlers(app: FastAPI) -> None:
         return _json(422, ErrorBody(detail=describe(items), errors=items))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers: dict[str, Any] = dict(exc.headers or {})
+        allow = allowed_methods(request) if exc.status_code == 405 else None
+        if allow:
+            headers["Allow"] = allow
         return _json(exc.status_code, ErrorBody(detail=str(exc.detail)), headers)
 
     @app.exception_handler(Exception)

@@ -6,43 +6,28 @@ from the routes so every rule can be tested on tables of bad inputs.
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import UTC
 from typing import Any
 
 from pydantic import ValidationError
 
 from leviathan_control_plane.errors import ApiError, describe, error_items
+from leviathan_control_plane.jsonbody import JsonRefused, NotJson, read_json
 from leviathan_control_plane.models import Bundle, BundleEvent, ErrorItem
 from leviathan_control_plane.projection import MAX_INT64, payload_problems
 from leviathan_shared.events import Event, EventType
 
-LONE_SURROGATE_HINT = re.compile(r"\\[uU][dD][89a-fA-F]")
-
 
 def parse_json(raw: bytes) -> Any:
-    """Decode a UTF-8 JSON body; 400 with the position when it is not."""
+    """Every JSON body goes through here: 400 when it is not JSON, 422 naming the rule
+    when it is JSON the log will not hold (see ``jsonbody``)."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(
-            400, f"request body is not UTF-8 (invalid byte at offset {exc.start})"
-        ) from None
-    try:
-        data = json.loads(text)
-        # A "\ud800" escape decodes to a lone surrogate, which no UTF-8 store can hold.
-        if LONE_SURROGATE_HINT.search(text):
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(400, "request body holds a lone UTF-16 surrogate escape") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400, f"request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise ApiError(400, "request body is nested too deeply") from None
-    return data
+        return read_json(raw)
+    except NotJson as exc:
+        raise ApiError(400, f"request body {exc}") from None
+    except JsonRefused as exc:
+        item = ErrorItem(loc=["body"], msg=str(exc), type="value_error")
+        raise ApiError(422, f"body: {exc}", errors=[item]) from None
 
 
 def validate_event(data: Any, prefix: list[str | int]) -> Event:
@@ -51,9 +36,6 @@ def validate_event(data: Any, prefix: list[str | int]) -> Event:
         event = Event.model_validate(data)
     except ValidationError as exc:
         items = error_items(exc, prefix)
-        raise ApiError(422, describe(items), errors=items) from None
-    except RecursionError:
-        items = [ErrorItem(loc=[*prefix], msg="nested too deeply", type="value_error")]
         raise ApiError(422, describe(items), errors=items) from None
     problems = payload_problems(event)
     if event.fence is not None and event.fence > MAX_INT64:

@@ -15,17 +15,16 @@ log = logging.getLogger("leviathan.control_plane")
 
 
 class BreakerCollector(Collector):
-    """Reads breaker facts from the targets projection at scrape time (survives restarts)."""
+    """Reads failure counts from the targets projection at scrape time (survives restarts).
+
+    Counts only: whether a breaker is open is decided by the scheduler with the
+    target's current threshold, so alert on this count against that threshold.
+    """
 
     def __init__(self, reader: Reader) -> None:
         self.reader = reader
 
     def collect(self) -> Iterator[Metric]:
-        is_open = GaugeMetricFamily(
-            "leviathan_breaker_open",
-            "1 when the target's circuit breaker is open",
-            labels=["target"],
-        )
         failures = GaugeMetricFamily(
             "leviathan_consecutive_failures",
             "Consecutive failed attempts per target",
@@ -37,9 +36,7 @@ class BreakerCollector(Collector):
             log.warning("breaker metrics unavailable: database not reachable")
             infos = []
         for info in infos:
-            is_open.add_metric([info.target_id], 1.0 if info.breaker_open else 0.0)
             failures.add_metric([info.target_id], float(info.consecutive_failures))
-        yield is_open
         yield failures
 
 

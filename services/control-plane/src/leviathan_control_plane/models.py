@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leviathan_shared.events import ID_PATTERN, Event
+from leviathan_shared.events import ID_PATTERN, Event, WireTime
 from leviathan_shared.state import AttemptSummary
 
 TARGET_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -34,14 +34,28 @@ class EventBatch(BaseModel):
     events: list[Event] = Field(min_length=1)
 
 
+class UnreadableBody(BaseModel):
+    """Why a stored body is not served as JSON, and the body itself as text."""
+
+    reason: str
+    sha256: str
+    body: str
+
+
 class StoredEvent(BaseModel):
-    """An event as the log holds it: the envelope plus its place in the chain."""
+    """An event as the log holds it: the envelope plus its place in the chain.
+
+    A row an older intake let in (nested too deeply, NaN) or that was edited by
+    hand is still listed: ``event`` then carries the envelope from the indexed
+    columns with an empty payload, and ``unreadable`` says why and holds the text.
+    """
 
     event: Event
     sequence: int
     hash: str
     prev_hash: str
     received_at: datetime
+    unreadable: UnreadableBody | None = None
 
 
 class EventResult(BaseModel):
@@ -69,7 +83,7 @@ class BundleEvent(BaseModel):
 
     event_id: str = Field(pattern=ID_PATTERN)
     event_type: str = Field(min_length=1, max_length=64)
-    timestamp: datetime
+    timestamp: WireTime
     actor_id: str = Field(min_length=1, max_length=200)
     payload: dict[str, Any] = Field(default_factory=dict)
 
@@ -126,8 +140,6 @@ class TargetInfo(BaseModel):
     target_id: str
     last_sequence: int
     consecutive_failures: int
-    breaker_threshold: int
-    breaker_open: bool
     open_prs: int
     paused: bool
     pause_reason: str | None = None
@@ -166,7 +178,7 @@ class BreakerReset(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
     actor: str = Field(min_length=1, max_length=200)
     event_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    occurred_at: datetime | None = None
+    occurred_at: WireTime | None = None
 
 
 class Health(BaseModel):

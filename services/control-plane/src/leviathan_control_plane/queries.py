@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -11,14 +12,13 @@ from sqlalchemy import Engine, desc, func, select
 
 from leviathan_control_plane import schema
 from leviathan_control_plane.canonical import GENESIS_HASH, chain_hash
+from leviathan_control_plane.jsonbody import MAX_STORED_DEPTH, read_json
 from leviathan_control_plane.models import (
     GraphSummary,
     RecentEvent,
-    StoredEvent,
     TargetInfo,
     VerifyReport,
 )
-from leviathan_control_plane.settings import DEFAULT_BREAKER_THRESHOLD
 from leviathan_shared.events import Event
 from leviathan_shared.state import RUNNING_STATUSES, AttemptSummary, OpenPullRequest, TargetState
 
@@ -26,23 +26,22 @@ VERIFY_CHUNK = 2000
 
 
 class Reader:
-    """Queries behind the GET endpoints."""
+    """Queries behind the GET endpoints.
 
-    def __init__(self, engine: Engine, thresholds: Mapping[str, int]) -> None:
+    The breaker is reported as the count of consecutive failures only: whether
+    it is open is the scheduler's decision, made with the target's current
+    ``circuit_breaker_failures`` (guardrails.breaker_tripped), not a copy of the
+    threshold this process read at start.
+    """
+
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.thresholds = dict(thresholds)
-
-    def threshold(self, target_id: str) -> int:
-        return self.thresholds.get(target_id, DEFAULT_BREAKER_THRESHOLD)
 
     def _info(self, row: Any) -> TargetInfo:
-        threshold = self.threshold(row.target_id)
         return TargetInfo(
             target_id=row.target_id,
             last_sequence=row.last_sequence,
             consecutive_failures=row.consecutive_failures,
-            breaker_threshold=threshold,
-            breaker_open=row.consecutive_failures >= threshold,
             open_prs=row.open_prs,
             paused=row.paused,
             pause_reason=row.pause_reason,
@@ -103,11 +102,10 @@ class Reader:
 
     def state(self, target_id: str) -> TargetState:
         t, a, k, p = schema.targets, schema.attempts, schema.task_attempts, schema.pull_requests
-        threshold = self.threshold(target_id)
         with self.engine.connect() as conn:
             row = conn.execute(select(t).where(t.c.target_id == target_id)).first()
             if row is None:
-                return TargetState(target_id=target_id, breaker_threshold=threshold)
+                return TargetState(target_id=target_id)
             tasks = conn.execute(
                 select(k.c.task_id, k.c.attempts).where(k.c.target_id == target_id)
             ).all()
@@ -137,8 +135,6 @@ class Reader:
                 for m in sorted(running, key=lambda m: (m["created_at"], m["attempt_id"]))
             ],
             consecutive_failures=row.consecutive_failures,
-            breaker_open=row.consecutive_failures >= threshold,
-            breaker_threshold=threshold,
             open_prs=[
                 OpenPullRequest(
                     pr_number=m["pr_number"],
@@ -167,7 +163,7 @@ class Reader:
             rows = conn.execute(query.order_by(desc(a.c.attempt_id)).limit(limit)).mappings()
             return [attempt_summary(m) for m in rows]
 
-    def attempt(self, attempt_id: str) -> tuple[AttemptSummary, list[StoredEvent]] | None:
+    def attempt(self, attempt_id: str) -> tuple[AttemptSummary, list[dict[str, Any]]] | None:
         a, e = schema.attempts, schema.events
         with self.engine.connect() as conn:
             row = conn.execute(select(a).where(a.c.attempt_id == attempt_id)).mappings().first()
@@ -179,10 +175,16 @@ class Reader:
         return attempt_summary(row), [stored_event(r) for r in events]
 
     def stored(self, event_id: str) -> Event | None:
+        """The stored event, or None when there is none or its body no longer reads as one."""
         e = schema.events
         with self.engine.connect() as conn:
             body = conn.execute(select(e.c.body).where(e.c.event_id == event_id)).scalar()
-        return Event.model_validate_json(body) if body is not None else None
+        if body is None:
+            return None
+        try:
+            return Event.model_validate(read_json(body, max_depth=MAX_STORED_DEPTH))
+        except ValueError:  # NotJson, JsonRefused and pydantic's ValidationError
+            return None
 
     def events(
         self,
@@ -193,7 +195,7 @@ class Reader:
         since: datetime | None,
         after: int,
         limit: int,
-    ) -> tuple[list[StoredEvent], int | None]:
+    ) -> tuple[list[dict[str, Any]], int | None]:
         e = schema.events
         query = select(e).where(e.c.id > after)
         for column, value in (
@@ -264,11 +266,50 @@ def attempt_summary(m: Mapping[Any, Any]) -> AttemptSummary:
     return AttemptSummary.model_validate({k: v for k, v in m.items() if k in fields})
 
 
-def stored_event(row: Any) -> StoredEvent:
-    return StoredEvent(
-        event=Event.model_validate_json(row.body),
-        sequence=row.sequence,
-        hash=row.hash,
-        prev_hash=row.prev_hash,
-        received_at=row.received_at,
-    )
+def utc_text(moment: datetime) -> str:
+    """The same text pydantic writes for an aware UTC time (``...Z``)."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def stored_event(row: Any) -> dict[str, Any]:
+    """A row as the JSON of ``StoredEvent``; no body the store holds can make it fail.
+
+    The body is served as stored (it is what the hash covers), not re-validated
+    against today's model; it only has to pass the strict reader, up to
+    ``MAX_STORED_DEPTH``. Anything else keeps its place in the page, marked.
+    """
+    answer: dict[str, Any] = {
+        "sequence": row.sequence,
+        "hash": row.hash,
+        "prev_hash": row.prev_hash,
+        "received_at": utc_text(row.received_at),
+    }
+    try:
+        event = read_json(row.body, max_depth=MAX_STORED_DEPTH)
+        if not isinstance(event, dict):
+            raise ValueError(f"the body is a JSON {type(event).__name__}, not an object")
+    except ValueError as exc:  # NotJson and JsonRefused are ValueErrors
+        return {**answer, "event": _envelope(row), "unreadable": _unreadable(row.body, exc)}
+    return {**answer, "event": event, "unreadable": None}
+
+
+def _envelope(row: Any) -> dict[str, Any]:
+    """The event's envelope from its indexed columns, for a body that cannot be served."""
+    return {
+        "event_id": row.event_id,
+        "type": row.type,
+        "target_id": row.target_id,
+        "attempt_id": row.attempt_id,
+        "task_id": row.task_id,
+        "occurred_at": utc_text(row.occurred_at),
+        "actor": row.actor,
+        "fence": row.fence,
+        "payload": {},
+    }
+
+
+def _unreadable(body: str, exc: ValueError) -> dict[str, str]:
+    # No UTF-8 store holds a lone surrogate, but a reply must never depend on that.
+    text = body.encode("utf-8", "replace").decode("utf-8")
+    digest = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    return {"reason": str(exc), "sha256": digest, "body": text}

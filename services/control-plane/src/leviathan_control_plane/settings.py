@@ -9,8 +9,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leviathan_shared.config import ConfigError, load_configs
 
-DEFAULT_BREAKER_THRESHOLD = 2
-
 
 class SettingsError(RuntimeError):
     """The service cannot start with these settings; the message says what to set."""
@@ -71,12 +69,16 @@ class ControlPlaneSettings(BaseSettings):
             )
         return secret.encode("utf-8")
 
-    def breaker_thresholds(self) -> dict[str, int]:
-        """``circuit_breaker_failures`` per target from LEVIATHAN_CONFIG (a file or dir)."""
+    def check_config(self) -> None:
+        """Refuse to start on target files that do not load (LEVIATHAN_CONFIG, a file or dir).
+
+        Only checked here: webhooks read the files again on every delivery, and
+        nothing else in the control plane depends on them (the breaker threshold
+        is the scheduler's, read from the current files on every cycle).
+        """
         if not self.config:
-            return {}
+            return
         try:
-            configs = load_configs(self.config)
+            load_configs(self.config)
         except ConfigError as exc:
             raise SettingsError(f"LEVIATHAN_CONFIG: {exc}") from None
-        return {tid: cfg.circuit_breaker_failures for tid, cfg in configs.items()}

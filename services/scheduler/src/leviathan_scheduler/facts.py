@@ -22,7 +22,7 @@ from leviathan_shared.config import AutonomyConfig
 from leviathan_shared.constants import BACKLOG_PATH, task_of_attempt
 from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
 from leviathan_shared.forge.base import ForgeUnavailable, PullRequestInfo
-from leviathan_shared.guardrails import FACT_SOURCES, Facts
+from leviathan_shared.guardrails import FACT_SOURCES, Facts, breaker_tripped
 from leviathan_shared.state import TargetState
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ def combine(
     return Facts(
         paused=pause is not None,
         pause_reason=pause.reason if pause else None,
-        breaker_open=state.breaker_open if state else False,
         consecutive_failures=state.consecutive_failures if state else 0,
         last_failure_age_seconds=last_failure_age,
         open_pr_count=open_prs,
@@ -85,8 +84,8 @@ def combine(
 
 
 def breaker_is_open(config: AutonomyConfig, state: TargetState) -> bool:
-    """Open by the control plane's count or by this target's own threshold."""
-    return state.breaker_open or state.consecutive_failures >= config.circuit_breaker_failures
+    """The control plane's count against this target's current threshold (one rule)."""
+    return breaker_tripped(config, state.consecutive_failures)
 
 
 def last_failure_age(

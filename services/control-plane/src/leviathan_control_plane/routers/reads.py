@@ -7,6 +7,7 @@ from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -165,9 +166,10 @@ def list_failures(
 )
 def get_attempt(
     services: ServicesDep, attempt_id: Annotated[str, Path(pattern=ID_PATTERN)]
-) -> AttemptTimeline:
+) -> JSONResponse:
     found = services.reader.attempt(attempt_id)
     if found is None:
         raise ApiError(404, f"no attempt {attempt_id!r}")
     attempt, events = found
-    return AttemptTimeline(attempt=attempt, events=events)
+    # Stored bodies are served as they are (see queries.stored_event), not re-validated.
+    return JSONResponse({"attempt": attempt.model_dump(mode="json"), "events": events})
