@@ -19,7 +19,7 @@ from tests.support.control_plane import running_control_plane
 
 from leviathan_control_plane.app import create_app
 from leviathan_control_plane.settings import ControlPlaneSettings, SettingsError
-from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_SELECT_CYCLE
+from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_SELECT_CYCLE, webhook_delivery_key
 
 SECRET = "webhook-secret"
 TARGET = "target_id: radix\ntarget_repo_url: https://github.com/acme/radix.git\n"
@@ -115,9 +115,48 @@ def test_a_backlog_push_queues_a_cycle_and_other_pushes_do_not(
     assert "does not touch .leviathan/backlog.yaml" in ignored.json()["reason"]
     assert queued_cycles(redis_url) == []
     other["commits"][0]["modified"] = [".leviathan/backlog.yaml"]
-    hit = deliver(cp, "push", other, form=True)
+    hit = deliver(cp, "push", other, form=True, delivery="d-2")
     assert hit.json()["queued"] == ["radix"]
     assert queued_cycles(redis_url) == [(TASK_SELECT_CYCLE, ["radix"])]
+
+
+def test_a_redelivery_is_answered_duplicate_and_queues_nothing(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Debounce off, so only the delivery id can stop the second cycle."""
+    config = tmp_path / "radix.yaml"
+    config.write_text(TARGET)
+    with (
+        running_control_plane(
+            tmp_path / "cp",
+            config=config,
+            github_webhook_secret=SECRET,
+            redis_url=redis_url,
+            webhook_debounce_seconds=0,
+        ) as running,
+        httpx.Client(base_url=running.url, timeout=30) as client,
+    ):
+        first = deliver(client, "pull_request", PR_CLOSED, delivery="guid-1")
+        again = deliver(client, "pull_request", PR_CLOSED, delivery="guid-1")
+        other = deliver(client, "pull_request", PR_CLOSED, delivery="guid-2")
+        refused = deliver(client, "push", {"ref": 1e400}, delivery="guid-3")
+        retried = deliver(client, "pull_request", PR_CLOSED, delivery="guid-3")
+        odd = deliver(client, "pull_request", PR_CLOSED, delivery="x" * 101)
+        metrics = client.get("/metrics").text
+    assert (first.status_code, first.json()["status"]) == (202, "queued")
+    assert (again.status_code, again.json()["status"], again.json()["queued"]) == (
+        200,
+        "duplicate",
+        [],
+    )
+    assert other.json()["status"] == "queued"
+    assert refused.status_code == 422 and "Infinity" in refused.json()["detail"]
+    assert retried.json()["status"] == "queued"  # a delivery that failed is not remembered
+    assert odd.status_code == 422 and "X-GitHub-Delivery" in odd.json()["detail"]
+    assert queued_cycles(redis_url) == [(TASK_SELECT_CYCLE, ["radix"])] * 3
+    assert 'leviathan_webhooks_total{event="pull_request",outcome="duplicate"} 1.0' in metrics
+    ttl = redis.Redis.from_url(redis_url).ttl(webhook_delivery_key("guid-1"))
+    assert 2 * 24 * 3600 < ttl <= 3 * 24 * 3600
 
 
 def test_signatures_pings_and_bad_bodies(cp: httpx.Client, redis_url: str) -> None:
@@ -163,7 +202,7 @@ def test_an_unreachable_broker_is_a_503(tmp_path: Path) -> None:
         answer = deliver(client, "pull_request", PR_CLOSED)
         off = client.get("/healthz")
     assert answer.status_code == 503
-    assert "could not queue a cycle for radix" in answer.json()["detail"]
+    assert "could not record delivery d-1" in answer.json()["detail"]  # Redis is the broker
     assert off.status_code == 200  # the service itself stays up
 
 

@@ -62,6 +62,14 @@ def webhook_tick_key(target_id: str) -> str:
     return redis_key(target_id, "webhook-tick")
 
 
+def webhook_delivery_key(delivery: str) -> str:
+    """Set once a GitHub delivery (``X-GitHub-Delivery``) was acted on, so a redelivery is not.
+
+    Not per target: ``_webhook`` cannot be a target id, so no target's keys can clash.
+    """
+    return f"leviathan:_webhook:delivery:{delivery}"
+
+
 def branch_name(attempt_id: str, engine: str = "backlog-propose") -> str:
     """The agent branch for an attempt: ``agent/<engine>-<attempt_id>``."""
     return f"{BRANCH_PREFIX}{engine}-{attempt_id}"

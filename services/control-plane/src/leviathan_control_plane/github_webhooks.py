@@ -28,6 +28,7 @@ from leviathan_shared.constants import (
     BRANCH_PREFIX,
     QUEUE_SCHEDULER,
     TASK_SELECT_CYCLE,
+    webhook_delivery_key,
     webhook_tick_key,
 )
 
@@ -39,6 +40,8 @@ SIGNATURE_PREFIX = "sha256="
 PUSH_COMMITS_LISTED = 20
 # A queued tick older than this is dropped by the worker: the next cron tick comes.
 TICK_EXPIRES_SECONDS = 120.0
+# GitHub lets a delivery be redelivered (same X-GitHub-Delivery) for three days.
+DELIVERY_MEMORY_SECONDS = 3 * 24 * 3600
 
 
 def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
@@ -138,6 +141,20 @@ class TickSender:
         self.app: Celery = Celery("leviathan_control_plane", set_as_current=False)
         self.app.conf.update(celery_settings(redis_url))
         self.debounce_ms = int(debounce_seconds * 1000)
+
+    def claim(self, delivery: str) -> bool:
+        """Record a delivery id; False when it was already recorded (a redelivery).
+
+        Redis, not a table: webhooks already need it (debounce, broker), SET NX
+        is atomic across replicas, and the TTL forgets ids once GitHub can no
+        longer redeliver them, with no cleanup job and no migration.
+        """
+        key = webhook_delivery_key(delivery)
+        return bool(self.redis.set(key, "1", nx=True, ex=DELIVERY_MEMORY_SECONDS))
+
+    def release(self, delivery: str) -> None:
+        """Forget a delivery that could not be acted on, so its redelivery is."""
+        self.redis.delete(webhook_delivery_key(delivery))
 
     def send(self, target_id: str, delivery: str) -> bool:
         """Queue one cycle; False when one was queued for this target moments ago."""

@@ -3,17 +3,19 @@
 Authenticated by the delivery's HMAC signature (GitHub cannot send the bearer
 token). Target files are read on every delivery, so an edited file applies
 without a restart; a delivery that cannot be acted on gets a 4xx/5xx that
-GitHub shows in the webhook's delivery log.
+GitHub shows in the webhook's delivery log. A delivery id seen before (GitHub
+redelivers with the same ``X-GitHub-Delivery``) is answered ``duplicate``
+and queues nothing; one that failed is forgotten, so its redelivery acts.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from kombu.exceptions import OperationalError
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
@@ -26,17 +28,19 @@ from leviathan_control_plane.github_webhooks import (
     signature_valid,
     ticks_for,
 )
+from leviathan_control_plane.jsonbody import read_json
 from leviathan_control_plane.models import ErrorBody
 from leviathan_control_plane.services import Services, get_services
 from leviathan_shared.config import ConfigError, load_configs
 
 log = logging.getLogger("leviathan.control_plane")
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+DELIVERY_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")  # GitHub sends a GUID
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 class WebhookAnswer(BaseModel):
-    status: Literal["pong", "queued", "ignored"]
+    status: Literal["pong", "queued", "ignored", "duplicate"]
     event: str
     delivery: str | None = None
     reason: str
@@ -45,15 +49,14 @@ class WebhookAnswer(BaseModel):
 
 
 def _payload(body: bytes, content_type: str) -> dict[str, Any]:
-    """JSON, or the form encoding GitHub also offers (``payload=<json>``)."""
+    """JSON (read as strictly as every other body), or the form encoding GitHub also
+    offers (``payload=<json>``)."""
     try:
         if content_type.startswith("application/x-www-form-urlencoded"):
             body = parse_qs(body.decode("utf-8")).get("payload", [""])[0].encode()
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(422, f"the delivery is not JSON: {exc}") from None
-    except RecursionError:
-        raise ApiError(422, "the delivery is nested too deeply") from None
+        data = read_json(body)
+    except ValueError as exc:  # UnicodeDecodeError, NotJson, JsonRefused
+        raise ApiError(422, f"the delivery is not usable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(422, f"the delivery must be a JSON object, got {type(data).__name__}")
     return data
@@ -65,6 +68,25 @@ def _verdict(hooks: GitHubHooks, event: str, payload: dict[str, Any]) -> Verdict
     except ConfigError as exc:
         raise ApiError(503, f"the target files do not load: {exc}") from None
     return ticks_for(event, payload, configs)
+
+
+def _claim(hooks: GitHubHooks, delivery: str | None) -> bool:
+    """True when this delivery is new (or carries no id, so it cannot be recognised)."""
+    if delivery is None:
+        return True
+    try:
+        return hooks.sender.claim(delivery)
+    except RedisError as exc:
+        raise ApiError(503, f"could not record delivery {delivery}: {exc}") from None
+
+
+def _release(hooks: GitHubHooks, delivery: str | None) -> None:
+    if delivery is None:
+        return
+    try:
+        hooks.sender.release(delivery)
+    except RedisError as exc:  # the redelivery will be answered duplicate; say so
+        log.warning("webhook %s failed and stays recorded: %s", delivery, exc)
 
 
 def _send(
@@ -86,14 +108,17 @@ def _send(
     response_model=WebhookAnswer,
     status_code=202,
     responses={
+        200: {"model": WebhookAnswer, "description": "This delivery was already handled"},
         401: {"model": ErrorBody, "description": "Signature missing or wrong"},
         404: {"model": ErrorBody, "description": "Webhooks are not configured"},
-        422: {"model": ErrorBody, "description": "Not a JSON object"},
+        422: {"model": ErrorBody, "description": "Not a JSON object, or a bad delivery id"},
         503: {"model": ErrorBody, "description": "Target files or the broker unavailable"},
     },
     summary="GitHub webhook: a closed agent/ PR or a backlog push queues a cycle now",
 )
-async def github_webhook(request: Request, services: ServicesDep) -> WebhookAnswer:
+async def github_webhook(
+    request: Request, response: Response, services: ServicesDep
+) -> WebhookAnswer:
     hooks = services.webhooks
     if hooks is None:
         raise ApiError(
@@ -107,10 +132,20 @@ async def github_webhook(request: Request, services: ServicesDep) -> WebhookAnsw
         counter.labels("-", "unsigned").inc()  # the event header is not trusted yet
         raise ApiError(401, "X-Hub-Signature-256 does not match the body (check the secret)")
     event = request.headers.get("X-GitHub-Event", "")
-    delivery = request.headers.get("X-GitHub-Delivery") or "unknown"
+    delivery = request.headers.get("X-GitHub-Delivery")
     if event == "ping":
         counter.labels(event, "pong").inc()
         return WebhookAnswer(status="pong", event=event, delivery=delivery, reason="ping")
+    if delivery is not None and not DELIVERY_ID.fullmatch(delivery):
+        counter.labels(event, "failed").inc()
+        raise ApiError(422, f"X-GitHub-Delivery {delivery[:120]!r} is not a delivery id")
+    if not await run_in_threadpool(_claim, hooks, delivery):
+        counter.labels(event, "duplicate").inc()
+        response.status_code = 200
+        log.info("webhook %s (%s) already handled", delivery, event)
+        return WebhookAnswer(
+            status="duplicate", event=event, delivery=delivery, reason="delivery already handled"
+        )
     try:
         payload = _payload(body, request.headers.get("Content-Type", ""))
         verdict = await run_in_threadpool(_verdict, hooks, event, payload)
@@ -120,9 +155,11 @@ async def github_webhook(request: Request, services: ServicesDep) -> WebhookAnsw
             return WebhookAnswer(
                 status="ignored", event=event, delivery=delivery, reason=verdict.why
             )
-        queued, debounced = await run_in_threadpool(_send, hooks, verdict.targets, delivery)
-    except ApiError:
-        counter.labels(event, "failed").inc()
+        queued, debounced = await run_in_threadpool(_send, hooks, verdict.targets, delivery or "-")
+    except Exception as exc:  # not acted on: a redelivery must be
+        if isinstance(exc, ApiError):
+            counter.labels(event, "failed").inc()
+        await run_in_threadpool(_release, hooks, delivery)
         raise
     counter.labels(event, "queued").inc(len(queued))
     counter.labels(event, "debounced").inc(len(debounced))
