@@ -167,6 +167,11 @@ def test_a_bad_message_is_rejected_once_and_reported(stack: Stack) -> None:
     log = stack.log_text()
     assert log.count("rejecting dispatch message: invalid dispatch message: field 'fence'") == 1
     assert "must be a JSON object, got str" in log
+    # One line per rejected message, not Celery's traceback of an exception.
+    assert "Traceback" not in log
+    assert "Reject" not in log
+    assert rejected.get(timeout=RESULT_TIMEOUT)["status"] == "invalid"
+    assert garbage.get(timeout=RESULT_TIMEOUT)["status"] == "invalid"
     assert f"{rejected.id}] retry" not in log and f"{garbage.id}] retry" not in log
     broker = redis.Redis.from_url(stack.redis_url)
     assert broker.llen(QUEUE_DISPATCH) == 0

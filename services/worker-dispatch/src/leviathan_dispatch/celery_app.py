@@ -1,8 +1,11 @@
 """The dispatcher's Celery app and its one task, ``leviathan.dispatch.start_attempt``.
 
 The task is a thin shell: ``Runtime.handle`` decides, and this module only
-turns the decision into Celery's terms (ack, retry with countdown, or a
-``Reject`` that drops a bad message without requeueing it).
+turns the decision into Celery's terms: ack, or retry with countdown. A
+message that can never be dispatched is acknowledged with an ``invalid``
+result, not raised as ``Reject``: the runtime already logged one line naming
+the problem, Celery would add a warning with a traceback, and on this broker
+dropping a message without requeue and acknowledging it are the same thing.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import Reject
 
 from leviathan_dispatch.runtime import Runtime
 from leviathan_shared.celery_config import celery_settings, quiet_http_logs
@@ -43,6 +45,4 @@ def start_attempt(self: Task, message: Any) -> dict[str, Any]:
     outcome = runtime().handle(message, retries_done=self.request.retries)
     if outcome.action == "retry":
         raise self.retry(countdown=outcome.delay)
-    if outcome.action == "reject":
-        raise Reject(outcome.detail, requeue=False)
-    return outcome.as_result()
+    return outcome.as_result()  # "reject" included: acked, so dropped for good

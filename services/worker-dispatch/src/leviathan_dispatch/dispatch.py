@@ -50,7 +50,7 @@ class InvalidMessage(ValueError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the task should do: ``done`` (ack), ``retry`` after ``delay``, or ``reject``."""
+    """What the task should do: ``done`` (ack), ``retry`` after ``delay``, or ``reject`` (drop)."""
 
     action: Literal["done", "retry", "reject"]
     status: Literal["started", "duplicate", "retry", "failed", "invalid"]
