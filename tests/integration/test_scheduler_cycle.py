@@ -360,3 +360,26 @@ def test_a_tick_that_finds_the_lock_held_says_who_holds_it(stack: SchedulerStack
     assert outcome["message"].startswith("held by reconcile on node-7 pid 42 for ")
     assert stack.events("attempt.created") == []
     assert slots.release_cycle_lock(client, "radix", token)
+
+
+def test_plan_and_status_with_the_stack_down_say_unknown(stack: SchedulerStack) -> None:
+    """Counts that could not be read are `unknown`, never 0, and no task is judged eligible."""
+    down = {
+        "LEVIATHAN_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "LEVIATHAN_CONTROL_PLANE_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    planned = stack.cli("plan", "--target", "radix", **down)
+    assert planned.returncode == 0, planned.stderr
+    assert "Open PRs: unknown/1" in planned.stdout
+    assert "Running attempts: unknown/1" in planned.stdout
+    assert "Backlog tasks: 1" in planned.stdout
+    assert "  - fix-links: unknown (control plane, Redis unavailable)" in planned.stdout
+    assert "eligible" not in planned.stdout
+    as_json = json.loads(stack.cli("plan", "--target", "radix", "--json", **down).stdout)
+    assert as_json["reason"] == "fact_unavailable:control_plane"
+    assert as_json["tasks"][0]["eligible"] is None
+    stack.write_config(local_forge_dir="/proc/no-such-dir/forge")
+    status = stack.cli("status", **down)
+    assert status.returncode == 1, status.stdout
+    assert "  Open PRs: unavailable (" in status.stdout
+    assert "error: status: nothing could be read" in status.stderr

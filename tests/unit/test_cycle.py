@@ -175,6 +175,11 @@ def test_an_unreadable_fact_skips_with_its_reason(
     if which != "control_plane":
         (cycle,) = world.control_plane.of_type(EventType.SCHEDULER_CYCLE)
         assert cycle.payload["reasons"] == [f"fact_unavailable:{which}"]
+    if which == "forge":  # the record says unknown where the console does
+        assert "Open PRs: unknown/1" in world.printed
+        assert cycle.payload["facts"]["open_prs"] is None
+        assert cycle.payload["facts"]["running"] == 0
+        assert [t["eligible"] for t in cycle.payload["tasks"]] == [None, False]
 
 
 def test_unreachable_redis_skips_and_records_why(config: AutonomyConfig) -> None:

@@ -7,11 +7,58 @@ contract: change it only together with the README.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from leviathan_shared.config import AutonomyConfig
 from leviathan_shared.guardrails import Decision, Facts
 
 RULE = "=" * 60
+# The readings each shown count is built from (the scheduler takes the larger of
+# both): one of them unreadable makes the count unknown, not 0.
+OPEN_PR_SOURCES = ("forge", "redis")
+RUNNING_SOURCES = ("redis", "control_plane")
+# A task's own checks read these: attempts used, an open PR, a running attempt.
+TASK_SOURCES = ("forge", "control_plane", "redis")
+SOURCE_NAMES = {"forge": "forge", "control_plane": "control plane", "redis": "Redis"}
+
+
+def _missing(facts: Facts, sources: Iterable[str]) -> list[str]:
+    return [source for source in sources if source in facts.unavailable]
+
+
+def known_count(value: int, facts: Facts, sources: Iterable[str]) -> int | None:
+    """``value``, or None when one of the readings it is built from is unavailable."""
+    return None if _missing(facts, sources) else value
+
+
+def _count(value: int, limit: int, facts: Facts, sources: Iterable[str]) -> str:
+    known = known_count(value, facts, sources)
+    return f"{'unknown' if known is None else known}/{limit}"
+
+
+def unknown_task_state(facts: Facts) -> str | None:
+    """Why no task can be judged eligible with these facts, or None when it can.
+
+    ``Facts`` holds 0 and empty sets for what could not be read; a task that
+    passes the static rules is then ``unknown``, not ``eligible``.
+    """
+    missing = _missing(facts, TASK_SOURCES)
+    if not missing:
+        return None
+    return f"{', '.join(SOURCE_NAMES[s] for s in missing)} unavailable"
+
+
+def decision_json(decision: Decision, facts: Facts) -> dict[str, Any]:
+    """``Decision.as_json`` with ``eligible: null`` where a fact it needs is unknown."""
+    payload = decision.as_json()
+    unknown = unknown_task_state(facts)
+    tasks = payload["tasks"]
+    if unknown is not None and isinstance(tasks, list):
+        for task in tasks:
+            if task["eligible"]:
+                task["eligible"] = None
+                task["messages"] = [*task["messages"], f"unknown: {unknown}"]
+    return payload
 
 
 def banner(title: str) -> list[str]:
@@ -31,8 +78,9 @@ def scheduler_block(
     lines += [
         f"Target: {config.target_id}",
         f"Repo: {config.target_repo_url}",
-        f"Open PRs: {facts.open_pr_count}/{config.max_open_prs}",
-        f"Running attempts: {facts.running_count}/{config.max_running_attempts}",
+        f"Open PRs: {_count(facts.open_pr_count, config.max_open_prs, facts, OPEN_PR_SOURCES)}",
+        "Running attempts: "
+        + _count(facts.running_count, config.max_running_attempts, facts, RUNNING_SOURCES),
         f"Backlog tasks: {backlog_size if backlog_size is not None else 'unknown'}",
     ]
     if decision.action == "dispatch" and decision.task is not None:
@@ -50,16 +98,18 @@ def scheduler_block(
         return lines
     lines.append(f"✗ No task selected: {decision.reason}")
     lines += [f"  {m}" for m in decision.messages]
-    lines += task_lines(decision)
+    lines += task_lines(decision, facts)
     return lines
 
 
-def task_lines(decision: Decision) -> list[str]:
-    """One line per task that was not eligible, with its reason codes and messages."""
+def task_lines(decision: Decision, facts: Facts | None = None) -> list[str]:
+    """One line per task: eligible, unknown (a fact it needs is unreadable), or its reasons."""
+    unknown = unknown_task_state(facts) if facts is not None else None
     out = []
     for verdict in decision.tasks:
         if verdict.eligible:
-            out.append(f"  - {verdict.name}: eligible")
+            state = f"unknown ({unknown})" if unknown else "eligible"
+            out.append(f"  - {verdict.name}: {state}")
             continue
         detail = f" ({'; '.join(verdict.messages)})" if verdict.messages else ""
         out.append(f"  - {verdict.name}: {', '.join(verdict.reasons)}{detail}")

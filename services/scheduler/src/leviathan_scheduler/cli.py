@@ -15,7 +15,7 @@ import typer
 from leviathan_scheduler import ops_cli
 from leviathan_shared.backlog import Backlog, BacklogError, parse_backlog
 from leviathan_shared.config import AutonomyConfig, ConfigError, get_settings, load_configs
-from leviathan_shared.console import emit, scheduler_block, task_lines
+from leviathan_shared.console import decision_json, emit, scheduler_block, task_lines
 from leviathan_shared.guardrails import Decision, Facts, decide
 
 app = typer.Typer(
@@ -147,7 +147,7 @@ def show_decision(
     as_json: bool,
 ) -> None:
     if as_json:
-        print(json.dumps(decision.as_json()))
+        print(json.dumps(decision_json(decision, facts)))
         return
     size = len(parsed.tasks) if isinstance(parsed, Backlog) else None
     emit(scheduler_block(cfg, facts, decision, backlog_size=size))

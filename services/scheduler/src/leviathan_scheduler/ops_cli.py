@@ -1,8 +1,9 @@
 """Operator commands with live facts: pause, resume, reset-breaker, status, tick, attempts.
 
 Exit codes: 0 done (for ``tick``: any decided cycle, dispatch or skip);
-1 a system the command must change could not be reached; 2 bad usage or an
-invalid configuration. Errors are one paragraph on stderr, never a traceback.
+1 a system the command must change could not be reached (for ``status``: no
+reading at all could be taken); 2 bad usage or an invalid configuration.
+Errors are one paragraph on stderr, never a traceback.
 
 The clients (Kubernetes, GitHub, git) are imported inside the commands that
 use them: ``leviathan plan --backlog`` and ``check-backlog`` load this module
@@ -21,7 +22,13 @@ import typer
 from redis.exceptions import RedisError
 
 from leviathan_scheduler.schedule import schedule_override
-from leviathan_scheduler.status import attempt_lines, parse_duration, render, target_status
+from leviathan_scheduler.status import (
+    attempt_lines,
+    nothing_readable,
+    parse_duration,
+    render,
+    target_status,
+)
 from leviathan_shared import slots
 from leviathan_shared.backlog import Backlog, BacklogError
 from leviathan_shared.config import AutonomyConfig, ConfigError, Settings, get_settings
@@ -183,9 +190,11 @@ def status(
     rows = [target_status(cfg, _deps(runtime, cfg), override) for cfg in configs.values()]
     if as_json:
         print(json.dumps({"targets": rows}))
-        return
-    for row in rows:
-        emit(render(row))
+    else:
+        for row in rows:
+            emit(render(row))
+    if rows and nothing_readable(rows):
+        _fail("status: nothing could be read (Redis, control plane and forge unavailable)", 1)
 
 
 def tick(target: TargetOpt, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:

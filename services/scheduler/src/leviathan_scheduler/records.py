@@ -15,6 +15,12 @@ from typing import Any
 from leviathan_scheduler.facts import Gathered
 from leviathan_shared.backlog import BacklogError, TaskEntry
 from leviathan_shared.config import AutonomyConfig
+from leviathan_shared.console import (
+    OPEN_PR_SOURCES,
+    RUNNING_SOURCES,
+    decision_json,
+    known_count,
+)
 from leviathan_shared.constants import branch_name
 from leviathan_shared.events import Event, EventType, FailureReason, new_event
 from leviathan_shared.guardrails import Decision
@@ -131,7 +137,7 @@ def cycle_record(
     shown = dataclasses.replace(decision, tasks=decision.tasks[:TASKS_IN_RECORD])
     counts = Counter(reason for verdict in decision.tasks for reason in verdict.reasons)
     payload: dict[str, Any] = {
-        **shown.as_json(),
+        **decision_json(shown, facts),
         "tasks_total": len(decision.tasks),
         "task_reason_counts": dict(sorted(counts.items())),
         "attempt_id": attempt_id,
@@ -141,8 +147,8 @@ def cycle_record(
         "facts": {
             "paused": facts.paused,
             "consecutive_failures": facts.consecutive_failures,
-            "open_prs": facts.open_pr_count,
-            "running": facts.running_count,
+            "open_prs": known_count(facts.open_pr_count, facts, OPEN_PR_SOURCES),
+            "running": known_count(facts.running_count, facts, RUNNING_SOURCES),
             "unavailable": list(facts.unavailable),
         },
     }

@@ -48,8 +48,18 @@ def next_tick(config: AutonomyConfig, now: datetime, override_seconds: float | N
     return f"{upcoming.isoformat()} ({config.schedule_cron})"
 
 
+READINGS = ("paused", "slots", "breaker", "running_attempts", "open_prs")
+
+
 def _unavailable(exc: Exception) -> dict[str, Any]:
     return {"unavailable": str(exc)}
+
+
+def nothing_readable(rows: Sequence[dict[str, Any]]) -> bool:
+    """True when not one reading of any target could be taken: the status is no status."""
+    return all(
+        isinstance(row[key], dict) and "unavailable" in row[key] for row in rows for key in READINGS
+    )
 
 
 def target_status(
