@@ -140,13 +140,49 @@ def test_reads_and_breaker_reset(tmp_path: Path) -> None:
         assert missing.value.status == 404
 
 
-def test_wrong_token_is_rejected_not_spooled(tmp_path: Path) -> None:
+def test_wrong_token_keeps_records_spooled_until_the_token_is_right(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """401/403 are the sender's fault: nothing is quarantined, all is sent once the token works."""
     port, spool = free_port(), tmp_path / "events.jsonl"
+    quarantine = tmp_path / "events.jsonl.quarantine"
     with running_control_plane(tmp_path / "cp", port=port):
-        cp = ControlPlaneClient(
+        with client(free_port(), spool) as away:  # earlier outage: e1 and e2 wait in the spool
+            assert [o.status for o in away.post_events([ev(1), ev(2)])] == ["spooled"] * 2
+        wrong = ControlPlaneClient(
             f"http://127.0.0.1:{port}", "wrong", spool_path=spool, retries=2, backoff=0.01
         )
-        with cp, pytest.raises(ControlPlaneRejected) as info:
-            cp.post_event(ev(1))
-    assert info.value.status == 401
-    assert not spool.exists() or spool.read_text() == ""
+        with wrong, caplog.at_level("WARNING"):
+            assert wrong.post_event(ev(3)).status == "spooled"
+            with pytest.raises(ControlPlaneRejected) as info:
+                wrong.flush_spool()
+        assert info.value.status == 401
+        assert "LEVIATHAN_CONTROL_PLANE_TOKEN" in caplog.text
+        assert not quarantine.exists()
+        assert [json.loads(x)["event_id"] for x in spool.read_text().splitlines()] == [
+            "e1",
+            "e2",
+            "e3",
+        ]
+        with client(port, spool) as right:
+            assert right.post_event(ev(4)).status == "created"
+            assert right.target_state("radix").last_sequence == 4
+        assert spool.read_text() == ""
+        assert not quarantine.exists()
+
+
+def test_only_invalid_events_are_quarantined(tmp_path: Path) -> None:
+    """A 422 (the event itself is wrong) goes to quarantine; the others still go."""
+    port, spool = free_port(), tmp_path / "events.jsonl"
+    bad = new_event(
+        EventType.ATTEMPT_FAILED,
+        target_id="radix",
+        actor="w",
+        attempt_id="a-bad",
+        payload={"reason": "Not A Code", "message": "x"},
+    )
+    spool.write_text("".join(json.dumps(e.wire()) + "\n" for e in (ev(1), bad, ev(2))))
+    with running_control_plane(tmp_path / "cp", port=port), client(port, spool) as cp:
+        assert cp.flush_spool() == 2
+    quarantined = (tmp_path / "events.jsonl.quarantine").read_text().splitlines()
+    assert [json.loads(x)["event_id"] for x in quarantined] == [bad.event_id]

@@ -5,6 +5,13 @@ not change). Events carry deterministic ids, so a retry of a post that did
 land is a duplicate, not a second count. When the control plane stays away,
 events go to a local spool (one JSON per line, fsync'd) and are sent, in
 order and with the same ids, before anything newer.
+
+Answers are classified by whose fault they are. The control plane away
+(connection errors, 5xx) or refusing the sender's credentials (401, 403):
+events wait in the spool, since the record is fine and a later try with the
+right LEVIATHAN_CONTROL_PLANE_TOKEN delivers it. Any other 4xx refuses the
+event itself (422 invalid, 409 conflicting): a spooled event so refused goes
+to ``<spool>.quarantine`` so it cannot block the others forever.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ log = logging.getLogger("leviathan.control_plane_client")
 
 BATCH_EVENTS = 200
 BATCH_BYTES = 512 * 1024
+AUTH_STATUSES = frozenset({401, 403})
+TOKEN_SETTING = "LEVIATHAN_CONTROL_PLANE_TOKEN"  # noqa: S105 (a variable name)
 
 
 class ControlPlaneUnavailable(RuntimeError):
@@ -44,6 +53,10 @@ class ControlPlaneRejected(RuntimeError):
         super().__init__(f"control plane answered {status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+class ControlPlaneAuthFailed(ControlPlaneRejected):
+    """401 or 403: the sender's token is wrong, not the record; spooled events wait."""
 
 
 class PostOutcome(BaseModel):
@@ -102,6 +115,8 @@ class ControlPlaneClient:
             if response.status_code >= 500:
                 problem = f"HTTP {response.status_code}"
                 continue
+            if response.status_code in AUTH_STATUSES:
+                raise ControlPlaneAuthFailed(response.status_code, _detail(response))
             if response.status_code >= 400:
                 raise ControlPlaneRejected(response.status_code, _detail(response))
             return response
@@ -124,23 +139,45 @@ class ControlPlaneClient:
         return self.post_events([event])[0]
 
     def post_events(self, events: Sequence[Event]) -> list[PostOutcome]:
-        """Post events in order, after anything already spooled."""
+        """Post events in order, after anything already spooled.
+
+        With a spool, events the control plane cannot take now (away, or our
+        token refused) are spooled and reported ``spooled``; without one the
+        error is raised.
+        """
         outcomes: list[PostOutcome] = []
         try:
             if events:
                 self.flush_spool()
             for chunk in _batches(events):
                 outcomes += self._send(chunk)
-        except ControlPlaneUnavailable:
+        except (ControlPlaneUnavailable, ControlPlaneAuthFailed) as exc:
             if self.spool_path is None:
                 raise
             rest = events[len(outcomes) :]
             self._spool(rest)
-            log.warning(
-                "control plane unreachable: spooled %d event(s) to %s", len(rest), self.spool_path
-            )
+            if isinstance(exc, ControlPlaneAuthFailed):
+                self._warn_auth(exc, len(rest))
+            else:
+                log.warning(
+                    "control plane unreachable: spooled %d event(s) to %s",
+                    len(rest),
+                    self.spool_path,
+                )
             outcomes += [PostOutcome(event_id=e.event_id, status="spooled") for e in rest]
         return outcomes
+
+    def _warn_auth(self, exc: ControlPlaneAuthFailed, count: int) -> None:
+        """Loud, because nothing gets through until an operator fixes the token."""
+        log.error(
+            "control plane refused our credentials (%s: %s): %d new event(s) kept in %s with "
+            "the rest; they are delivered once %s is right",
+            exc.status,
+            exc.detail,
+            count,
+            self.spool_path,
+            TOKEN_SETTING,
+        )
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Path]:
@@ -160,9 +197,9 @@ class ControlPlaneClient:
     def flush_spool(self) -> int:
         """Send spooled events in order; returns how many the control plane now holds.
 
-        Raises ControlPlaneUnavailable (the unsent rest stays spooled). Lines that
-        are not events, or that the control plane refuses with a 4xx, go to
-        ``<spool>.quarantine`` so one bad line cannot block the others forever.
+        Raises ControlPlaneUnavailable or ControlPlaneAuthFailed (the unsent
+        rest stays spooled). Lines that are not events, or events the control
+        plane refuses as such (any other 4xx), go to ``<spool>.quarantine``.
         """
         if self.spool_path is None or not _has_content(self.spool_path):
             return 0
@@ -201,6 +238,17 @@ class ControlPlaneClient:
     def _send_or_quarantine(self, path: Path, items: list[tuple[str, Event]]) -> int:
         try:
             return len(self._send([e for _, e in items]))
+        except ControlPlaneAuthFailed as exc:
+            log.error(
+                "control plane refused our credentials (%s: %s): %d spooled event(s) wait in %s "
+                "until %s is right",
+                exc.status,
+                exc.detail,
+                len(items),
+                path,
+                TOKEN_SETTING,
+            )
+            raise
         except ControlPlaneRejected:
             pass
         sent = 0
@@ -208,6 +256,8 @@ class ControlPlaneClient:
             try:
                 self._send([event])
                 sent += 1
+            except ControlPlaneAuthFailed:
+                raise
             except ControlPlaneRejected as exc:
                 log.warning(
                     "spooled event %s refused (%s): quarantined", event.event_id, exc.status

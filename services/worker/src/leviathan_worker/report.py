@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
 from leviathan_shared.control_plane_client import (
+    ControlPlaneAuthFailed,
     ControlPlaneClient,
     ControlPlaneRejected,
     ControlPlaneUnavailable,
@@ -157,6 +158,13 @@ class Reporter:
                 self.console.say("✓ Spooled events delivered to control plane")
                 self.spooled = 0
                 return 0
+            except ControlPlaneAuthFailed as exc:  # waiting will not fix a token
+                self.console.say(
+                    f"! {self.spooled} event(s) kept spooled at {self.client.spool_path}: the "
+                    f"control plane refused the token ({exc.status}); they are sent once "
+                    "LEVIATHAN_CONTROL_PLANE_TOKEN is right"
+                )
+                return self.spooled
             except ControlPlaneUnavailable:
                 if self.clock() >= deadline:
                     self.console.say(
