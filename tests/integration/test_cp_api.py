@@ -116,9 +116,15 @@ def test_terminal_attempt_and_stale_fence_are_409(cp: httpx.Client, target: str)
     assert stale.status_code == 409
     assert "stale fence 3" in stale.json()["detail"]
     assert cp.post("/v1/events", json=failed(target, "a1", fence=4)).status_code == 201
-    late = cp.post("/v1/events", json=event(target, "attempt.started", "a1", 5, fence=4))
+    late = cp.post("/v1/events", json=event(target, "attempt.succeeded", "a1", 5, fence=4))
     assert late.status_code == 409
     assert "already failed" in late.json()["detail"]
+    # A step before the end, told after it, joins the timeline; the attempt stays failed.
+    told_late = cp.post("/v1/events", json=event(target, "attempt.started", "a1", 6, fence=4))
+    assert told_late.status_code == 201, told_late.text
+    stale_late = cp.post("/v1/events", json=event(target, "attempt.dispatched", "a1", 7, fence=3))
+    assert stale_late.status_code == 409
+    assert cp.get(f"/v1/attempts/{target}.a1").json()["attempt"]["status"] == "failed"
     assert cp.post("/v1/events", json=failed(target, "a1", fence=4)).status_code == 200
 
 
@@ -133,7 +139,7 @@ def test_batch_is_atomic_and_422_names_the_index(cp: httpx.Client, target: str) 
     assert "pr_url" in body["detail"]
     conflict = cp.post(
         "/v1/events",
-        json={"events": [*good, failed(target, "zz"), event(target, "attempt.started", "zz", 3)]},
+        json={"events": [*good, failed(target, "zz"), event(target, "attempt.succeeded", "zz", 3)]},
     )
     assert conflict.status_code == 409
     assert conflict.json()["index"] == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.support.control_plane import TEST_TOKEN, running_control_plane
@@ -130,7 +131,7 @@ def test_reads_and_breaker_reset(tmp_path: Path) -> None:
         with pytest.raises(ControlPlaneRejected) as info:
             cp.post_event(
                 new_event(
-                    EventType.ATTEMPT_STARTED, target_id="radix", actor="w", attempt_id=attempt
+                    EventType.ATTEMPT_SUCCEEDED, target_id="radix", actor="w", attempt_id=attempt
                 )
             )
         assert info.value.status == 409
@@ -186,3 +187,50 @@ def test_only_invalid_events_are_quarantined(tmp_path: Path) -> None:
         assert cp.flush_spool() == 2
     quarantined = (tmp_path / "events.jsonl.quarantine").read_text().splitlines()
     assert [json.loads(x)["event_id"] for x in quarantined] == [bad.event_id]
+
+
+def test_late_dispatch_lands_in_the_history_of_a_failed_attempt(tmp_path: Path) -> None:
+    """The dispatcher's spooled attempt.dispatched arrives after attempt.failed."""
+    port, spool, attempt = free_port(), tmp_path / "dispatcher.jsonl", "radix-late"
+
+    def attempt_event(kind: EventType, actor: str, **payload: Any) -> Event:
+        return new_event(
+            kind,
+            target_id="radix",
+            actor=actor,
+            attempt_id=attempt,
+            task_id="t1",
+            fence=7,
+            payload=payload,
+        )
+
+    with client(port, spool) as dispatcher:
+        with running_control_plane(tmp_path / "cp", port=port), client(port, None) as cp:
+            cp.post_event(attempt_event(EventType.ATTEMPT_CREATED, "scheduler", attempt_number=1))
+        # The control plane is away: the dispatcher spools its record.
+        dispatched = attempt_event(EventType.ATTEMPT_DISPATCHED, "dispatcher", job="j")
+        assert dispatcher.post_event(dispatched).status == "spooled"
+        with running_control_plane(tmp_path / "cp", port=port), client(port, None) as cp:
+            cp.post_event(
+                attempt_event(
+                    EventType.ATTEMPT_FAILED, "reconciler", reason="timeout", message="too long"
+                )
+            )
+            assert dispatcher.flush_spool() == 1
+            started = attempt_event(EventType.ATTEMPT_STARTED, "worker")
+            assert cp.post_event(started).status == "created"
+            timeline = cp.get_attempt(attempt)
+            with pytest.raises(ControlPlaneRejected) as info:
+                cp.post_event(attempt_event(EventType.ATTEMPT_SUCCEEDED, "worker"))
+            state = cp.target_state("radix")
+    assert [e["event"]["type"] for e in timeline["events"]] == [
+        "attempt.created",
+        "attempt.failed",
+        "attempt.dispatched",
+        "attempt.started",
+    ]
+    assert (timeline["attempt"]["status"], timeline["attempt"]["reason"]) == ("failed", "timeout")
+    assert info.value.status == 409
+    assert state.consecutive_failures == 1
+    assert state.running_attempts == []
+    assert not (tmp_path / "dispatcher.jsonl.quarantine").exists()

@@ -4,6 +4,13 @@ The store loads the rows a batch touches into a ``Working`` set, calls
 ``apply`` for each event in order and writes the changed rows back in the
 same transaction. ``apply`` checks every rule before it mutates anything, so
 a refused event leaves the working set as it was.
+
+Late events: an attempt's terminal event closes it, but the steps before the
+end may still arrive after it (the dispatcher's spooled ``attempt.dispatched``,
+a worker's ``attempt.started`` posted while the reconciler failed the
+attempt). Those types (``LATE_TYPES``) are taken into the log and the
+timeline and change no status or count; any other event for a terminal
+attempt is refused (409), and a stale fence is refused as always.
 """
 
 from __future__ import annotations
@@ -25,6 +32,12 @@ EVENT_STATUS = {
     EventType.ATTEMPT_SUCCEEDED: "succeeded",
     EventType.ATTEMPT_FAILED: "failed",
 }
+
+
+# What happened before an attempt's end may be told after it (see the module docstring).
+LATE_TYPES = frozenset(
+    {EventType.ATTEMPT_CREATED, EventType.ATTEMPT_DISPATCHED, EventType.ATTEMPT_STARTED}
+)
 
 
 class Rejection(Exception):
@@ -166,7 +179,7 @@ def _check(work: Working, event: Event) -> None:
         return
     if attempt.target_id != event.target_id:
         raise Rejection(409, f"attempt {attempt.attempt_id} belongs to target {attempt.target_id}")
-    if attempt.status in TERMINAL:
+    if attempt.status in TERMINAL and event.type not in LATE_TYPES:
         raise Rejection(
             409, f"attempt {attempt.attempt_id} is already {attempt.status}; no further events"
         )
@@ -235,6 +248,8 @@ def _project_attempt(work: Working, target: TargetView, event: Event, sequence: 
         work.attempts[attempt.attempt_id] = attempt
         target.bump("nodes", "Attempt")
         target.bump("attempts_by_status", "created")
+    elif attempt.status in TERMINAL:
+        return  # a late event (LATE_TYPES): in the log and the timeline, the ending stands
     work.dirty_attempts.add(attempt.attempt_id)
     attempt.updated_at = max(attempt.updated_at, event.occurred_at)
     if event.fence is not None:

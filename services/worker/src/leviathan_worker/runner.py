@@ -192,6 +192,8 @@ class AttemptRun:
             )
         started = {"engine": self.ctx.engine.name, "branch": self.branch}
         self.reporter.progress(self.reporter.event(EventType.ATTEMPT_STARTED, started))
+        # A late attempt.started is stored even when the attempt already ended: ask first.
+        self.reporter.ensure_current()
         checkout = preparing.clone(self.config, self.layout, self.ctx.github_token, self.say)
         task = preparing.load_task(checkout, self.config, self.args.task_id, self.say)
         populated = preparing.give_engine_a_tree(
