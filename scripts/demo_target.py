@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 DEMO_BACKLOG = """\
-# The demo target's backlog: one task is eligible at a time.
+# The demo target's backlog: two tasks are eligible (getting-started-guide, then faq-page);
+# max_open_prs 1 lets one run at a time, so faq-page waits until the first PR is merged.
 tasks:
   - id: getting-started-guide
     title: Write a getting-started guide

@@ -96,6 +96,8 @@ def environment(
         "LEVIATHAN_DATA_DIR": str(run_dir / "data"),
         "LEVIATHAN_CACHE_DIR": str(run_dir / "cache"),
         "LEVIATHAN_DATABASE_URL": f"sqlite:///{run_dir / 'data' / 'control-plane.db'}",
+        # In the file too, so `leviathan status` shows the ticks beat really sends.
+        "LEVIATHAN_SCHEDULE_SECONDS": os.environ.get("LEVIATHAN_SCHEDULE_SECONDS", "20"),
     }
     for folder in ("data", "cache", "workspace", "forge"):
         (run_dir / folder).mkdir(parents=True, exist_ok=True)
@@ -231,7 +233,6 @@ def main() -> int:
     env = {
         **os.environ,
         **settings,
-        "LEVIATHAN_SCHEDULE_SECONDS": os.environ.get("LEVIATHAN_SCHEDULE_SECONDS", "20"),
         "FLOWER_UNAUTHENTICATED_API": "true",
         "PYTHONUNBUFFERED": "1",
     }

@@ -9,6 +9,7 @@ SIGTERM stops every process.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -115,17 +116,20 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
         ):
             assert expected in types
         assert summary["nodes_by_type"]["PullRequest"] == 1
+        # A second terminal has none of the demo's variables: `.leviathan-run/env` has them.
         status = subprocess.run(
             [str(BIN / "leviathan"), "status", "--json"],
             cwd=tmp_path,
-            env={k: v for k, v in env.items() if k != "LEVIATHAN_RUN_DIR"},
+            env={k: v for k, v in env.items() if not k.startswith("LEVIATHAN_")},
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         assert status.returncode == 0, status.stderr
-        assert '"demo"' in status.stdout
+        (row,) = json.loads(status.stdout)["targets"]
+        assert row["target_id"] == "demo"
+        assert row["next_tick"] == "every 3s (LEVIATHAN_SCHEDULE_SECONDS)"
         kids = children_of(proc.pid)
         assert len(kids) >= 6
     finally:

@@ -216,3 +216,17 @@ def test_attempt_lines_name_status_reason_and_pr() -> None:
         "PR #3 https://github.com/o/r/pull/3",
         "-  x  -  created",
     ]
+
+
+def test_the_override_is_read_where_the_settings_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`leviathan status` from a second terminal reads `.leviathan-run/env`, as Settings does."""
+    monkeypatch.delenv("LEVIATHAN_SCHEDULE_SECONDS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert schedule_override() is None
+    (tmp_path / ".leviathan-run").mkdir()
+    (tmp_path / ".leviathan-run" / "env").write_text("LEVIATHAN_SCHEDULE_SECONDS=20\n")
+    assert schedule_override() == 20.0
+    monkeypatch.setenv("LEVIATHAN_SCHEDULE_SECONDS", "5")
+    assert schedule_override() == 5.0  # the environment wins, as for every setting

@@ -8,12 +8,11 @@ demos and tests.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any, Final
 
 from leviathan_scheduler.cron import CronSchedule
-from leviathan_shared.config import AutonomyConfig, ConfigError
+from leviathan_shared.config import AutonomyConfig, ConfigError, Settings
 from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
 
 SCHEDULE_OVERRIDE_ENV: Final = "LEVIATHAN_SCHEDULE_SECONDS"
@@ -21,9 +20,23 @@ SCHEDULE_OVERRIDE_ENV: Final = "LEVIATHAN_SCHEDULE_SECONDS"
 CRON_TICK_EXPIRES_SECONDS: Final = 120.0
 
 
-def schedule_override(environ: Mapping[str, str] = os.environ) -> float | None:
+class _OverrideSetting(Settings):
+    """``LEVIATHAN_SCHEDULE_SECONDS`` read where every process setting is read.
+
+    The environment first, then ``.leviathan-run/env``: ``make run`` writes the
+    demo's interval there, so ``leviathan status`` from a second terminal
+    reports the ticks beat really sends, not the target file's cron.
+    """
+
+    schedule_seconds: str = ""
+
+
+def schedule_override(environ: Mapping[str, str] | None = None) -> float | None:
     """The interval from ``LEVIATHAN_SCHEDULE_SECONDS``, or None when unset."""
-    raw = environ.get(SCHEDULE_OVERRIDE_ENV, "").strip()
+    if environ is None:
+        raw = _OverrideSetting().schedule_seconds.strip()
+    else:
+        raw = environ.get(SCHEDULE_OVERRIDE_ENV, "").strip()
     if not raw:
         return None
     try:
