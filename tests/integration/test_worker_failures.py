@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from tests.support.control_plane import ControlPlane, control_plane  # noqa: F401
+from tests.support.control_plane import (  # noqa: F401
+    TEST_TOKEN,
+    ControlPlane,
+    control_plane,
+    running_control_plane,
+)
 from tests.support.gitrepo import commit_files
-from tests.support.worker_harness import TASK, Action, ForgeHook, WorkerHarness, attempt_id_for
+from tests.support.servers import free_port
+from tests.support.worker_harness import (
+    SEED_EVENTS,
+    TASK,
+    Action,
+    ForgeHook,
+    WorkerHarness,
+    attempt_id_for,
+)
 
 from leviathan_shared.control_plane_client import ControlPlaneClient
 from leviathan_shared.events import EventType, new_event
@@ -212,3 +228,52 @@ def test_attempt_failed_meanwhile_opens_no_pr(harness: WorkerHarness) -> None:
     assert harness.remote_branches() == ["main"]
     assert harness.local_forge().open_agent_prs() == []
     assert harness.timeline(attempt)["attempt"]["reason"] == "timeout"
+
+
+def test_a_control_plane_outage_at_the_fence_check_is_waited_out(tmp_path: Path) -> None:
+    """The control plane goes away after the push for a few seconds: the attempt still succeeds."""
+    port, directory, attempt = free_port(), tmp_path / "cp", attempt_id_for(TASK)
+    first_life, second_life = contextlib.ExitStack(), contextlib.ExitStack()
+    harness = WorkerHarness(
+        tmp_path, first_life.enter_context(running_control_plane(directory, port=port))
+    )
+
+    def come_back() -> None:
+        time.sleep(3)
+        second_life.enter_context(running_control_plane(directory, port=port))
+
+    back = threading.Thread(target=come_back)
+
+    def outage() -> None:
+        first_life.close()
+        back.start()
+
+    # The second cap check runs after the push, right before the second fence check.
+    forge = ForgeHook(harness.local_forge(), open_agent_prs=[None, outage])
+    with second_life:
+        code, output = harness.run(attempt, forge=forge, fence_check_seconds=30)
+        back.join()
+        assert code == 0, output
+        assert "! Control plane unreachable: retrying the fence check" in output
+        assert harness.event_types(attempt) == SEED_EVENTS
+
+
+def test_control_plane_unreachable_from_the_start_stops_before_cloning(tmp_path: Path) -> None:
+    port, directory, attempt = free_port(), tmp_path / "cp", attempt_id_for(TASK)
+    harness = WorkerHarness(tmp_path, ControlPlane(f"http://127.0.0.1:{port}", TEST_TOKEN))
+    began = time.monotonic()
+    code, output = harness.run(attempt, fence_check_seconds=2)
+    assert time.monotonic() - began >= 2
+    assert code == 1
+    assert "Cloning" not in output
+    assert last_line(output).startswith("✗ Attempt failed: control_plane_unreachable: ")
+    with running_control_plane(directory, port=port) as cp:
+        harness.cp = cp
+        with harness.client(attempt) as client:
+            assert client.flush_spool() == 3
+        assert harness.event_types(attempt) == [
+            "attempt.created",
+            "attempt.started",
+            "attempt.failed",
+        ]
+        assert harness.timeline(attempt)["attempt"]["reason"] == "control_plane_unreachable"

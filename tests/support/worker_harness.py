@@ -139,6 +139,7 @@ class WorkerHarness:
         token_required: bool = False,
         created: Event | None = None,
         client: ControlPlaneClient | None = None,
+        fence_check_seconds: float = 0.0,
     ) -> tuple[int, str]:
         """Run one attempt in-process; returns (exit code, console output)."""
         config = config or self.config()
@@ -156,6 +157,7 @@ class WorkerHarness:
             token_required=token_required,
             secrets=tuple(s for s in (github_token, self.cp.token) if s),
             flush_seconds=0,
+            fence_check_seconds=fence_check_seconds,
         )
         args = AttemptArgs(
             self.target_id,

@@ -113,12 +113,25 @@ def test_refused_progress_continues_only_while_the_attempt_is_current(tmp_path: 
     assert caught.value.reason is FailureReason.FENCE_STALE
 
 
-def test_fence_check_fails_closed_when_the_control_plane_is_away(tmp_path: Path) -> None:
+def test_fence_check_fails_closed_when_the_control_plane_stays_away(tmp_path: Path) -> None:
     cp = FakeControlPlane()
-    rep, _ = reporter(cp, tmp_path)
+    rep, out = reporter(cp, tmp_path)
+    now = [0.0]
+    pauses: list[float] = []
+    rep.clock, rep.patience = lambda: now[0], 60.0
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+
+    rep.sleep = sleep
     cp.down = True
-    with pytest.raises(AttemptFailure, match="control plane unreachable"):
+    with pytest.raises(AttemptFailure, match="stayed unreachable for 60s") as info:
         rep.ensure_current()
+    assert info.value.reason is FailureReason.CONTROL_PLANE_UNREACHABLE
+    assert pauses[:5] == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert max(pauses) == 8.0 and sum(pauses) == 60.0
+    assert out.getvalue().count("retrying the fence check for up to 60s") == 1
 
 
 def test_spooled_events_are_flushed_when_the_control_plane_returns(tmp_path: Path) -> None:

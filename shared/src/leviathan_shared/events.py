@@ -73,6 +73,7 @@ class FailureReason(StrEnum):
     FORGE_ERROR = "forge_error"
     PR_MISMATCH = "pr_mismatch"
     FENCE_STALE = "fence_stale"
+    CONTROL_PLANE_UNREACHABLE = "control_plane_unreachable"
     JOB_FAILED = "job_failed"
     JOB_MISSING = "job_missing"
     TIMEOUT = "timeout"

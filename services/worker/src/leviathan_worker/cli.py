@@ -43,10 +43,11 @@ from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.hardening import make_undumpable
 from leviathan_worker.layout import Layout
 from leviathan_worker.preparing import task_from_source
-from leviathan_worker.report import Console, Reporter
+from leviathan_worker.report import FENCE_CHECK_SECONDS, Console, Reporter
 from leviathan_worker.runner import AttemptArgs, AttemptRun, WorkerContext
 
 ENV_FLUSH_SECONDS: Final = "LEVIATHAN_WORKER_FLUSH_SECONDS"
+ENV_FENCE_CHECK_SECONDS: Final = "LEVIATHAN_WORKER_FENCE_CHECK_SECONDS"
 EXIT_REFUSED: Final = 2
 
 app = typer.Typer(add_completion=False, help="Leviathan worker: run one attempt.")
@@ -112,13 +113,14 @@ def needs_github_token(config: AutonomyConfig) -> bool:
     return config.forge == "github" or is_http_url(config.target_repo_url)
 
 
-def _flush_seconds() -> float:
-    raw = os.environ.get(ENV_FLUSH_SECONDS, "30")
+def _seconds(variable: str, default: float) -> float:
+    """A duration from the environment; a value that is not a number refuses the start."""
+    raw = os.environ.get(variable, str(default))
     try:
         return max(0.0, float(raw))
     except ValueError:
         raise StartRefused(
-            FailureReason.CONFIG_INVALID, f"{ENV_FLUSH_SECONDS}={raw!r} is not a number"
+            FailureReason.CONFIG_INVALID, f"{variable}={raw!r} is not a number"
         ) from None
 
 
@@ -162,7 +164,8 @@ def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerC
         engine = make_engine(config, hidden=private_paths(settings, workspace))
     except (ConfigError, EngineError, ValueError) as exc:
         raise StartRefused(FailureReason.CONFIG_INVALID, str(exc)) from None
-    flush_seconds = _flush_seconds()
+    flush_seconds = _seconds(ENV_FLUSH_SECONDS, 30)
+    fence_check_seconds = _seconds(ENV_FENCE_CHECK_SECONDS, FENCE_CHECK_SECONDS)
     url = settings.control_plane_for(config)
     cp_token = settings.control_plane_token
     client = ControlPlaneClient(
@@ -182,6 +185,7 @@ def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerC
         token_required=needs_github_token(config),
         secrets=secrets,
         flush_seconds=flush_seconds,
+        fence_check_seconds=fence_check_seconds,
     )
 
 

@@ -5,6 +5,9 @@ never prints a secret. Events get deterministic ids and the attempt's fence;
 when the control plane refuses a progress event, the attempt is asked for:
 an earlier run of this same attempt may have stored it (then we go on), or
 the attempt was failed or superseded meanwhile (then this worker must stop).
+A fence check waits out a control plane that is away for up to
+``FENCE_CHECK_SECONDS`` (a restart or a short outage must not fail an
+attempt), then fails closed with ``control_plane_unreachable``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from leviathan_shared.state import AttemptSummary
 from leviathan_worker.failure import AttemptFailure
 
 RULE = "=" * 60
+# How long a fence check waits out an unreachable control plane before the
+# attempt fails closed (LEVIATHAN_WORKER_FENCE_CHECK_SECONDS overrides it).
+FENCE_CHECK_SECONDS = 60.0
+FIRST_PAUSE, MAX_PAUSE = 0.5, 8.0  # exponential backoff between fence-check tries
 TERMINAL_STATUSES = frozenset({"succeeded", "failed"})
 
 
@@ -80,6 +87,8 @@ class Reporter:
         attempt_id: str,
         fence: int,
         clock: Callable[[], float] = time.monotonic,
+        patience: float = FENCE_CHECK_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.console = console
@@ -90,6 +99,8 @@ class Reporter:
         self.actor = f"worker-{attempt_id}"[:200]
         self.spooled = 0
         self.clock = clock
+        self.patience = max(0.0, patience)
+        self.sleep = sleep
 
     def event(self, event_type: EventType, payload: dict[str, Any]) -> Event:
         return new_event(
@@ -122,21 +133,47 @@ class Reporter:
             self.console.say(f"✓ {event.type.value} already recorded by an earlier run")
 
     def ensure_current(self, refused: str | None = None) -> None:
-        """Fail closed unless the control plane confirms the attempt is still ours."""
-        try:
-            summary = attempt_status(self.client, self.attempt_id)
-        except ControlPlaneRejected as exc:
-            raise AttemptFailure(
-                FailureReason.FENCE_STALE, refused or f"cannot confirm the attempt: {exc}"
-            ) from None
-        except ControlPlaneUnavailable as exc:
-            raise AttemptFailure(
-                FailureReason.FENCE_STALE,
-                f"cannot confirm the attempt is still current (control plane unreachable): {exc}",
-            ) from None
+        """Fail closed unless the control plane confirms the attempt is still ours.
+
+        While the control plane is unreachable, try again with backoff for up
+        to ``patience`` seconds; events spooled meanwhile are delivered first,
+        so the attempt the control plane is asked about has all of them.
+        """
+        deadline = self.clock() + self.patience
+        pause = FIRST_PAUSE
+        while True:
+            try:
+                summary = self._confirm()
+                break
+            except ControlPlaneRejected as exc:
+                raise AttemptFailure(
+                    FailureReason.FENCE_STALE, refused or f"cannot confirm the attempt: {exc}"
+                ) from None
+            except ControlPlaneUnavailable as exc:
+                left = deadline - self.clock()
+                if left <= 0:
+                    raise AttemptFailure(
+                        FailureReason.CONTROL_PLANE_UNREACHABLE,
+                        f"cannot confirm the attempt is still current: the control plane "
+                        f"stayed unreachable for {self.patience:g}s ({exc})",
+                    ) from None
+                if pause == FIRST_PAUSE:
+                    self.console.say(
+                        "! Control plane unreachable: retrying the fence check "
+                        f"for up to {self.patience:g}s"
+                    )
+                self.sleep(min(pause, left))
+                pause = min(pause * 2, MAX_PAUSE)
         reason = stale_reason(summary, self.fence)
         if reason is not None:
             raise AttemptFailure(FailureReason.FENCE_STALE, reason)
+
+    def _confirm(self) -> AttemptSummary:
+        """Deliver what is spooled, then read the attempt (raises the client's errors)."""
+        if self.spooled:
+            self.client.flush_spool()
+            self.spooled = 0
+        return attempt_status(self.client, self.attempt_id)
 
     def failed(self, failure: AttemptFailure) -> None:
         """Post attempt.failed; a refusal is printed, never raised (we stop anyway)."""

@@ -48,7 +48,7 @@ from leviathan_worker.layout import (
     written_beside,
 )
 from leviathan_worker.preparing import Prepared
-from leviathan_worker.report import Console, Reporter, banner
+from leviathan_worker.report import FENCE_CHECK_SECONDS, Console, Reporter, banner
 from leviathan_worker.verify import VerifyResult
 
 
@@ -76,6 +76,7 @@ class WorkerContext:
     token_required: bool = False
     secrets: tuple[str, ...] = ()
     flush_seconds: float = 30.0
+    fence_check_seconds: float = FENCE_CHECK_SECONDS
 
 
 def worker_title(engine: str) -> str:
@@ -100,6 +101,7 @@ class AttemptRun:
             task_id=args.task_id,
             attempt_id=args.attempt_id,
             fence=args.fence,
+            patience=ctx.fence_check_seconds,
         )
         self.created = args.created_event or self.reporter.event(
             EventType.ATTEMPT_CREATED, {"source": "worker"}
