@@ -41,8 +41,9 @@ e2e-docker: install
 bench: install
 	$(BIN)/python -m bench
 
+# make run RUN_ARGS=--access-log: also the control plane's line per request.
 run: install
-	$(BIN)/python scripts/devrun.py
+	$(BIN)/python scripts/devrun.py $(RUN_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .leviathan-run .leviathan-data .leviathan-cache

@@ -3,12 +3,21 @@
 Starts redis-server (unless LEVIATHAN_REDIS_URL names one), the control plane
 on SQLite, a Celery worker for each queue, beat with a short demo schedule and
 Flower, against a demo target (a local bare repository and a local forge),
-all under this one supervisor: output is prefixed by process name, and
-SIGINT/SIGTERM (Ctrl-C) stops every process it started.
+all under this one supervisor: output is prefixed by process name.
+
+Every way the supervisor ends stops every process it started: Ctrl-C, SIGTERM
+and SIGHUP (the terminal closed) stop them in order, and a supervisor killed
+outright takes them along by a parent-death signal. One supervisor owns a run
+directory at a time (a lock file holding its pid): a second one on the same
+state refuses instead of starting a second stack.
 """
 
 from __future__ import annotations
 
+import argparse
+import ctypes
+import ctypes.util
+import fcntl
 import os
 import shutil
 import signal
@@ -19,6 +28,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +37,12 @@ from demo_target import ensure_demo_repo
 
 BIN = Path(sys.executable).parent
 COLORS = ["36", "33", "35", "32", "34", "31", "96"]
+PR_SET_PDEATHSIG = 1
+# The control plane's per-request JSON line: noise in a demo (``--access-log`` keeps it).
+ACCESS_LOGGER = '"logger": "leviathan.control_plane.access"'
+# Celery warns about root whenever uid is 0; the apps accept JSON only, so the
+# pickle risk behind the warning does not apply, and containers run as root.
+ROOT_WARNING = "ignore:You're running the worker with superuser privileges"
 
 
 @dataclass
@@ -34,7 +50,60 @@ class Proc:
     name: str
     argv: list[str]
     ready: Callable[[], bool] | None = None
+    # A worker is ready when it says so (a port says nothing about a Celery worker).
+    ready_line: Callable[[str], bool] | None = None
+    hide: Callable[[str], bool] | None = None
+    said_ready: threading.Event = field(default_factory=threading.Event, repr=False)
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+def celery_worker_ready(line: str) -> bool:
+    return "@" in line and line.rstrip().endswith(" ready.")
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` giving the child SIGTERM when the supervisor dies, even by SIGKILL.
+
+    Linux only (prctl); elsewhere the signal handlers are all there is. The
+    function is resolved here, in the parent, so the child only makes two
+    system calls between fork and exec.
+    """
+    name = ctypes.util.find_library("c")
+    prctl = getattr(ctypes.CDLL(name, use_errno=True), "prctl", None) if name else None
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the supervisor died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def lock_run_dir(run_dir: Path) -> int | None:
+    """Hold ``run_dir/supervisor.lock`` for this process's life; None when another holds it.
+
+    An flock, not just a pid file: the kernel drops it when the holder dies,
+    however it dies, so a stale file never blocks the next ``make run``.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / "supervisor.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def lock_holder(run_dir: Path) -> str:
+    with suppress(OSError):
+        return (run_dir / "supervisor.lock").read_text().strip() or "unknown"
+    return "unknown"
 
 
 def port_open(port: int) -> bool:
@@ -108,16 +177,24 @@ def environment(
 class Supervisor:
     """Start processes in order, prefix their output, stop them all together."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], color: bool) -> None:
         self.env = env
+        self.color = color
         self.procs: list[Proc] = []
         self.stopping = threading.Event()
+        self.preexec = die_with_parent()
 
     def pump(self, proc: Proc, color: str) -> None:
         assert proc.popen is not None and proc.popen.stdout is not None
+        label = f"{proc.name:>16} |"
+        if self.color:
+            label = f"\x1b[{color}m{label}\x1b[0m"
         for raw in proc.popen.stdout:
             line = raw.decode(errors="replace").rstrip()
-            print(f"\x1b[{color}m{proc.name:>16} |\x1b[0m {line}", flush=True)
+            if proc.ready_line is not None and proc.ready_line(line):
+                proc.said_ready.set()
+            if proc.hide is None or not proc.hide(line):
+                print(f"{label} {line}", flush=True)
 
     def start(self, proc: Proc, timeout: float = 60) -> None:
         color = COLORS[len(self.procs) % len(COLORS)]
@@ -127,9 +204,12 @@ class Supervisor:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=self.preexec,  # noqa: PLW1509 - two system calls, see die_with_parent
         )
         self.procs.append(proc)
         threading.Thread(target=self.pump, args=(proc, color), daemon=True).start()
+        if proc.ready_line is not None:
+            proc.ready = proc.said_ready.is_set
         deadline = time.monotonic() + timeout
         while proc.ready is not None and not proc.ready():
             if proc.popen.poll() is not None or time.monotonic() > deadline:
@@ -164,7 +244,11 @@ class Supervisor:
 
 
 def plan(
-    run_dir: Path, env: dict[str, str], port: int, flower_port: int, own_redis: int | None
+    run_dir: Path,
+    port: int,
+    flower_port: int,
+    own_redis: int | None,
+    access_log: bool = False,
 ) -> list[Proc]:
     celery = [str(BIN / "celery"), "-A", "leviathan_scheduler.celery_app"]
     quiet = ["--without-mingle", "--without-gossip", "--loglevel", "INFO"]
@@ -193,6 +277,7 @@ def plan(
             "control-plane",
             [str(BIN / "leviathan-control-plane"), "--host", "127.0.0.1", "--port", str(port)],
             ready=http_ok(f"http://127.0.0.1:{port}/readyz"),
+            hide=None if access_log else (lambda line: ACCESS_LOGGER in line),
         ),
         Proc(
             "scheduler",
@@ -208,16 +293,46 @@ def plan(
                 "-E",
                 *quiet,
             ],
+            ready_line=celery_worker_ready,
         ),
-        Proc("dispatcher", [str(BIN / "leviathan-dispatcher")]),
+        # Beat and Flower start after both workers answer: Flower inspects them at once.
+        Proc("dispatcher", [str(BIN / "leviathan-dispatcher")], ready_line=celery_worker_ready),
         Proc("beat", [*celery, "beat", "-s", str(run_dir / "beat-schedule"), "--loglevel", "INFO"]),
-        Proc("flower", [*celery, "flower", f"--port={flower_port}", "--address=127.0.0.1"]),
+        Proc(
+            "flower",
+            [*celery, "flower", f"--port={flower_port}", "--address=127.0.0.1"],
+            ready=lambda: port_open(flower_port),
+        ),
     ]
     return procs
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--access-log", action="store_true", help="show the control plane's line per request"
+    )
+    return parser.parse_args(argv)
+
+
+def handle_stop_signals(stopping: threading.Event) -> None:
+    """SIGTERM and SIGHUP stop everything like Ctrl-C; an ignored SIGHUP (nohup) stays ignored."""
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda *_: stopping.set())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     run_dir = Path(os.environ.get("LEVIATHAN_RUN_DIR", ".leviathan-run")).resolve()
+    if lock_run_dir(run_dir) is None:
+        print(
+            f"error: make run is already running (pid {lock_holder(run_dir)}) on {run_dir}; "
+            "stop it first (Ctrl-C in its terminal), or set LEVIATHAN_RUN_DIR to another "
+            "directory for a second, separate stack",
+            file=sys.stderr,
+        )
+        return 2
     port = int(os.environ.get("LEVIATHAN_PORT", "8000"))
     flower_port = int(os.environ.get("LEVIATHAN_FLOWER_PORT", "5555"))
     token = os.environ.get("LEVIATHAN_CONTROL_PLANE_TOKEN", "dev-token")
@@ -235,9 +350,11 @@ def main() -> int:
         **settings,
         "FLOWER_UNAUTHENTICATED_API": "true",
         "PYTHONUNBUFFERED": "1",
+        "PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), ROOT_WARNING])),
     }
-    supervisor = Supervisor(env)
-    signal.signal(signal.SIGTERM, lambda *_: supervisor.stopping.set())
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    supervisor = Supervisor(env, color)
+    handle_stop_signals(supervisor.stopping)
     print(
         f"Leviathan demo: target 'demo' ({bare}), control plane http://127.0.0.1:{port} "
         f"(token {token!r}), Flower http://127.0.0.1:{flower_port}; settings in "
@@ -246,10 +363,12 @@ def main() -> int:
     )
     code = 0
     try:
-        for proc in plan(run_dir, env, port, flower_port, own_redis):
+        for proc in plan(run_dir, port, flower_port, own_redis, args.access_log):
             if supervisor.stopping.is_set():
                 break
             supervisor.start(proc)
+        else:
+            print(f"✓ all {len(supervisor.procs)} processes running", flush=True)
         code = supervisor.watch()
     except KeyboardInterrupt:
         pass

@@ -9,9 +9,11 @@ SIGTERM stops every process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -141,3 +143,110 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
             raise
     assert proc.returncode == 0
     assert not [k for k in kids if alive(k)]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_supervisor(
+    tmp_path: Path, run_dir: Path, log: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``make run``'s supervisor in its own session, as a terminal would run it."""
+    flower = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIATHAN_")}
+    env.update(
+        LEVIATHAN_RUN_DIR=str(run_dir),
+        LEVIATHAN_PORT=str(free_port()),
+        LEVIATHAN_FLOWER_PORT=str(flower),
+        LEVIATHAN_SCHEDULE_SECONDS="600",
+    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts/devrun.py")],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, flower
+
+
+def stack_ports(run_dir: Path, flower: int) -> list[int]:
+    """The control plane's, Flower's and redis-server's ports, from the run's settings."""
+    env = dict(line.split("=", 1) for line in (run_dir / "env").read_text().splitlines())
+    redis_port = int(env["LEVIATHAN_REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    cp_port = int(env["LEVIATHAN_CONTROL_PLANE_URL"].rsplit(":", 1)[1])
+    return [cp_port, flower, redis_port]
+
+
+def started(proc: subprocess.Popen[bytes], flower: int, log: Path) -> list[int]:
+    """Wait until all six processes run (Flower, the last, listens); return their pids."""
+    wait_for(lambda: port_open(flower) and len(children_of(proc.pid)) >= 6, 150, "the stack", log)
+    return children_of(proc.pid)
+
+
+def stop_group(proc: subprocess.Popen[bytes], kids: list[int]) -> None:
+    """Clean up after a failed test: the supervisor's group and any orphan."""
+    for pid in [proc.pid, *kids]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+
+
+@pytest.mark.timeout(240)
+def test_sighup_stops_everything_and_a_second_run_refuses(tmp_path: Path) -> None:
+    run_dir = tmp_path / ".leviathan-run"
+    first, flower = start_supervisor(tmp_path, run_dir, tmp_path / "first.log")
+    kids: list[int] = []
+    try:
+        kids = started(first, flower, tmp_path / "first.log")
+        ports = stack_ports(run_dir, flower)
+        second, _ = start_supervisor(tmp_path, run_dir, tmp_path / "second.log")
+        try:
+            code = second.wait(30)
+        except subprocess.TimeoutExpired:
+            stop_group(second, children_of(second.pid))
+            pytest.fail("a second supervisor on the same run directory started a second stack")
+        said = (tmp_path / "second.log").read_text()
+        assert code != 0
+        assert f"already running (pid {first.pid})" in said, said
+        assert first.poll() is None
+        os.kill(first.pid, signal.SIGHUP)  # the terminal closed
+        first.wait(40)
+        wait_for(
+            lambda: not [k for k in kids if alive(k)],
+            20,
+            "every process to stop",
+            tmp_path / "first.log",
+        )
+        assert not [p for p in ports if port_open(p)]
+    finally:
+        stop_group(first, kids)
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_supervisor_takes_every_process_with_it(tmp_path: Path) -> None:
+    run_dir = tmp_path / ".leviathan-run"
+    proc, flower = start_supervisor(tmp_path, run_dir, tmp_path / "run.log")
+    kids: list[int] = []
+    try:
+        kids = started(proc, flower, tmp_path / "run.log")
+        ports = stack_ports(run_dir, flower)
+        proc.kill()  # no handler runs: only the parent-death signal can stop the children
+        proc.wait(10)
+        wait_for(
+            lambda: not [k for k in kids if alive(k)],
+            30,
+            "every process to stop",
+            tmp_path / "run.log",
+        )
+        assert not [p for p in ports if port_open(p)]
+    finally:
+        stop_group(proc, kids)
