@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_shared.config import ConfigError, Settings, load_config, load_configs
+from leviathan_shared.config import ConfigError, Settings, load_config, load_configs, run_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = (ROOT / "ops/autonomy/dev.yaml").read_text()
@@ -100,3 +100,39 @@ def test_settings_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.control_plane_token.get_secret_value() == "s3cret-token"
     assert settings.github_token is not None
     assert "s3cret-token" not in repr(settings) and "ghp_secret" not in str(settings)
+
+
+def test_the_run_settings_are_found_from_a_subdirectory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LEVIATHAN_RUN_DIR", raising=False)
+    monkeypatch.delenv("LEVIATHAN_REDIS_URL", raising=False)
+    (tmp_path / ".leviathan-run").mkdir()
+    (tmp_path / ".leviathan-run/env").write_text("LEVIATHAN_REDIS_URL=redis://127.0.0.1:4242/0\n")
+    deep = tmp_path / "docs/guides"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert run_env_file() == tmp_path / ".leviathan-run/env"
+    assert Settings().broker_url() == "redis://127.0.0.1:4242/0"
+    monkeypatch.setenv("LEVIATHAN_REDIS_URL", "redis://elsewhere:6379/1")  # the environment wins
+    assert Settings().broker_url() == "redis://elsewhere:6379/1"
+
+
+def test_the_run_dir_variable_names_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEVIATHAN_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.chdir(tmp_path)
+    assert run_env_file() == tmp_path / "run/env"
+
+
+def test_a_celery_app_gets_no_silent_localhost_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LEVIATHAN_RUN_DIR", raising=False)
+    monkeypatch.delenv("LEVIATHAN_REDIS_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"  # status may still report it down
+    with pytest.raises(ConfigError, match="no broker configured: set LEVIATHAN_REDIS_URL"):
+        settings.broker_url()

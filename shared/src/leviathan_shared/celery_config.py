@@ -13,6 +13,7 @@ from typing import Any
 
 from kombu import Queue  # type: ignore[attr-defined]
 
+from leviathan_shared.config import ConfigError, get_settings
 from leviathan_shared.constants import QUEUE_DISPATCH, QUEUE_SCHEDULER, TASK_START_ATTEMPT
 
 VISIBILITY_TIMEOUT_SECONDS = 3600
@@ -43,6 +44,54 @@ def celery_settings(redis_url: str) -> dict[str, Any]:
         # Console blocks are printed; keep them at INFO, not Celery's default WARNING.
         "worker_redirect_stdouts_level": "INFO",
     }
+
+
+def configured_broker() -> str:
+    """The broker URL from the settings, or exit with one line saying how to set it.
+
+    A Celery app is built when its module is imported (``celery -A ...``),
+    where a traceback would bury the one sentence that matters.
+    """
+    try:
+        return get_settings().broker_url()
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def served_queues(app: Any) -> set[str]:
+    """The queues ``app``'s own tasks are routed to: all its worker can run."""
+    names = [name for name in app.tasks if not name.startswith("celery.")]
+    return {app.amqp.router.route({}, name)["queue"].name for name in names}
+
+
+def refuse_foreign_consumers() -> None:
+    """Make ``control add_consumer`` refuse a queue the worker has no task for.
+
+    Without ``-d`` the command reaches every worker: a scheduler worker told
+    to consume ``leviathan.dispatch`` would take dispatch messages it cannot
+    run, and they would fail as unregistered tasks. The built-in command stays
+    in force for the worker's own queues; the refusal is a warning in the
+    worker's log and an error in the command's reply.
+    """
+    from celery.worker import control
+
+    builtin = control.Panel.data["add_consumer"]
+    if getattr(builtin, "refuses_foreign_queues", False):
+        return
+
+    def add_consumer(state: Any, queue: str, *args: Any, **options: Any) -> dict[str, Any]:
+        served = served_queues(state.consumer.app)
+        if queue not in served:
+            message = (
+                f"not consuming {queue}: {state.hostname} has no task for it "
+                f"(it serves {', '.join(sorted(served))}); use -d to pick the worker"
+            )
+            logging.getLogger(__name__).warning("add_consumer refused: %s", message)
+            return dict(control.nok(message))
+        return dict(builtin(state, queue, *args, **options))
+
+    add_consumer.refuses_foreign_queues = True  # type: ignore[attr-defined]
+    control.Panel.data["add_consumer"] = add_consumer
 
 
 def quiet_http_logs() -> None:

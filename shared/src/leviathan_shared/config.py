@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -233,12 +234,37 @@ def load_configs(path: str | Path) -> dict[str, AutonomyConfig]:
     return configs
 
 
-class Settings(BaseSettings):
-    """Process settings from ``LEVIATHAN_*`` variables (and ``.leviathan-run/env``)."""
+RUN_ENV = Path(".leviathan-run") / "env"
 
-    model_config = SettingsConfigDict(
-        env_prefix="LEVIATHAN_", env_file=".leviathan-run/env", extra="ignore"
-    )
+
+def run_env_file(cwd: Path | None = None) -> Path | None:
+    """The settings file ``make run`` wrote, so a command works from any directory.
+
+    ``$LEVIATHAN_RUN_DIR/env`` when that is set, else the nearest
+    ``.leviathan-run/env`` in this directory or a parent (as git finds ``.git``).
+    The environment's own ``LEVIATHAN_*`` variables always win over the file.
+    """
+    if run_dir := os.environ.get("LEVIATHAN_RUN_DIR"):
+        return Path(run_dir) / "env"
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / RUN_ENV).is_file():
+            return folder / RUN_ENV
+    return None
+
+
+class Settings(BaseSettings):
+    """Process settings from ``LEVIATHAN_*`` variables (and the run's ``env`` file).
+
+    Without ``_env_file`` the file is found by ``run_env_file``, not taken
+    relative to the working directory, which is rarely the repository's root.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LEVIATHAN_", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        values.setdefault("_env_file", run_env_file())
+        super().__init__(**values)
 
     config: str = "ops/autonomy/dev.yaml"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -257,6 +283,22 @@ class Settings(BaseSettings):
     def control_plane_for(self, config: AutonomyConfig) -> str:
         """The environment's URL wins over the file's (a process knows where it runs)."""
         return (self.control_plane_url or config.control_plane_url).rstrip("/")
+
+    def broker_url(self) -> str:
+        """``redis_url`` when configured; an error naming the ways to configure it.
+
+        The field's localhost default suits a command that reports an
+        unreachable Redis, never a Celery app: a worker, ``purge`` or
+        ``control`` aimed at whatever Redis happens to listen on 6379 would act
+        on someone else's queues.
+        """
+        if "redis_url" not in self.model_fields_set:
+            raise ConfigError(
+                "no broker configured: set LEVIATHAN_REDIS_URL, or run from the directory "
+                "of a `make run` (its .leviathan-run/env), or set LEVIATHAN_RUN_DIR to that "
+                "run directory"
+            )
+        return self.redis_url
 
     def spool_path(self) -> Path:
         return Path(self.spool_dir or Path(self.data_dir) / "spool")

@@ -16,13 +16,20 @@ from typing import Any
 from celery import Celery, Task
 
 from leviathan_dispatch.runtime import Runtime
-from leviathan_shared.celery_config import celery_settings, quiet_http_logs
+from leviathan_shared.celery_config import (
+    celery_settings,
+    configured_broker,
+    quiet_http_logs,
+    refuse_foreign_consumers,
+)
 from leviathan_shared.config import get_settings
 from leviathan_shared.constants import TASK_START_ATTEMPT
 
 app = Celery("leviathan_dispatch")
-app.conf.update(celery_settings(get_settings().redis_url))
+# No broker configured exits with one line, never a silent localhost (Settings.broker_url).
+app.conf.update(celery_settings(configured_broker()))
 quiet_http_logs()
+refuse_foreign_consumers()
 # The console lines (``✓ Worker job submitted: ...``) are progress, not warnings.
 app.conf.worker_redirect_stdouts_level = "INFO"
 
