@@ -125,6 +125,8 @@ def test_terminal_attempt_and_stale_fence_are_409(cp: httpx.Client, target: str)
     stale_late = cp.post("/v1/events", json=event(target, "attempt.dispatched", "a1", 7, fence=3))
     assert stale_late.status_code == 409
     assert cp.get(f"/v1/attempts/{target}.a1").json()["attempt"]["status"] == "failed"
+    # The highest fence seen stays reported after the attempt ended (new fences start above).
+    assert cp.get(f"/v1/targets/{target}/state").json()["max_fence"] == 4
     assert cp.post("/v1/events", json=failed(target, "a1", fence=4)).status_code == 200
 
 
@@ -419,6 +421,7 @@ def test_unknown_target_state_is_empty(cp: httpx.Client, target: str) -> None:
         "paused": False,
         "pause_reason": None,
         "last_sequence": 0,
+        "max_fence": 0,
     }
 
 

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from tests.support.scheduler_stack import scheduler_stack
 from tests.support.servers import RedisServer
 
+from leviathan_scheduler.cycle import run_cycle
 from leviathan_shared import slots
+from leviathan_shared.control_plane_client import ControlPlaneClient
+from leviathan_shared.events import EventType, new_event
 
 
 def _race_in_process(url: str, worker: int, rounds: int, barrier: object) -> list[int]:
@@ -116,3 +120,37 @@ def test_cycle_lock_under_contention_has_one_owner(redis_url: str) -> None:
     for thread in threads:
         thread.join()
     assert len([t for t in tokens if t is not None]) == 1
+
+
+def test_fences_stay_above_the_control_planes_after_redis_restarts_empty(tmp_path: Path) -> None:
+    """The README's promise: a fence is above every fence the control plane has seen,
+    also when Redis lost its counter and the attempts that held it have ended."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        with scheduler_stack(tmp_path / "stack", server.url) as stack:
+            runtime = stack.runtime()
+            config = runtime.config_for("radix")
+            first = run_cycle(config, runtime.deps_for(config))
+            assert (first.status, first.fence) == ("dispatched", 1), first
+            assert first.attempt_id is not None
+            with ControlPlaneClient(stack.cp.url, stack.cp.token) as client:
+                client.post_event(
+                    new_event(
+                        EventType.ATTEMPT_FAILED,
+                        target_id="radix",
+                        actor="worker",
+                        attempt_id=first.attempt_id,
+                        fence=first.fence,
+                        payload={"reason": "engine_failed", "message": "the engine failed"},
+                    )
+                )
+                assert client.target_state("radix").running_attempts == []
+            server.stop()
+            server.start()  # no persistence: the fence counter is gone
+            second = run_cycle(config, runtime.deps_for(config))
+            assert second.status == "dispatched", second
+            assert second.fence is not None and second.fence > first.fence
+            assert slots.current_fence(redis.Redis.from_url(server.url), "radix") == second.fence
+    finally:
+        server.stop()

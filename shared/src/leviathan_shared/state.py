@@ -48,3 +48,6 @@ class TargetState(BaseModel):
     paused: bool = False
     pause_reason: str | None = None
     last_sequence: int = 0
+    # The highest fence of any attempt of the target: new fences start above it,
+    # even when Redis lost its counter (slots.try_reserve's fence_floor).
+    max_fence: int = 0

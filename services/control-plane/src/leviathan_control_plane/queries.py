@@ -109,6 +109,9 @@ class Reader:
             tasks = conn.execute(
                 select(k.c.task_id, k.c.attempts).where(k.c.target_id == target_id)
             ).all()
+            max_fence = conn.execute(
+                select(func.max(a.c.fence)).where(a.c.target_id == target_id)
+            ).scalar()
             # No ORDER BY in SQL: sorting these few rows here keeps both queries on the
             # (target, status) and (target, is_open) indexes, whatever the history size.
             running = (
@@ -148,6 +151,7 @@ class Reader:
             paused=row.paused,
             pause_reason=row.pause_reason,
             last_sequence=row.last_sequence,
+            max_fence=max_fence or 0,
         )
 
     def attempts(self, target_id: str | None, limit: int, *, failed: bool) -> list[AttemptSummary]:

@@ -169,7 +169,11 @@ def _dispatch(
     assert task is not None and task.id is not None and number is not None
     target = config.target_id
     attempt_id = new_attempt_id(task.id)
-    running = gathered.state.running_attempts if gathered.state else []
+    state = gathered.state
+    running = state.running_attempts if state else []
+    # Above every fence the control plane has seen, so a Redis that restarted
+    # empty cannot hand out an earlier attempt's fence again.
+    floor = max([state.max_fence if state else 0, *(a.fence or 0 for a in running)])
     try:
         outcome = slots.try_reserve(
             deps.redis,
@@ -178,7 +182,7 @@ def _dispatch(
             max_running=config.max_running_attempts,
             max_prs=config.max_open_prs,
             lease_seconds=slot_lease_seconds(config),
-            fence_floor=max((a.fence or 0 for a in running), default=0),
+            fence_floor=floor,
         )
     except RedisError as exc:
         skip = skip_instead(decision, unavailable_reason("redis"), f"Redis: {exc}")
