@@ -165,8 +165,10 @@ def post(sink: EventSink | None, event: Event | None) -> None:
     try:
         outcome = sink.post_event(event)
     except ControlPlaneRejected as exc:
-        # 409: the id is already stored (an earlier delivery posted it) or the
-        # attempt is already terminal; either way there is nothing left to record.
+        # 409: the id is already stored with other content (an earlier delivery
+        # posted it) or the fence moved on; either way there is nothing left to
+        # record. A late attempt.dispatched for an ended attempt is stored (201),
+        # and a refused token keeps it spooled (the client's rules).
         level = logging.INFO if exc.status == 409 else logging.WARNING
         log.log(level, "control plane did not take %s: %s", event.event_id, exc)
         return
