@@ -204,7 +204,7 @@ class Supervisor:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=self.preexec,  # noqa: PLW1509 - two system calls, see die_with_parent
+            preexec_fn=self.preexec,  # two system calls only: see die_with_parent
         )
         self.procs.append(proc)
         threading.Thread(target=self.pump, args=(proc, color), daemon=True).start()

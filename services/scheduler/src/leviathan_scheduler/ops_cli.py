@@ -5,9 +5,9 @@ Exit codes: 0 done (for ``tick``: any decided cycle, dispatch or skip);
 reading at all could be taken); 2 bad usage or an invalid configuration.
 Errors are one paragraph on stderr, never a traceback.
 
-The clients (Kubernetes, GitHub, git) are imported inside the commands that
-use them: ``leviathan plan --backlog`` and ``check-backlog`` load this module
-too and should start in a fraction of the time.
+Everything past typer is imported inside the commands that use it (Redis,
+httpx, pydantic, Celery's schedules, the clients): ``leviathan --help`` loads
+this module too, and should answer in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -19,27 +19,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from redis.exceptions import RedisError
-
-from leviathan_scheduler.schedule import schedule_override
-from leviathan_scheduler.status import (
-    attempt_lines,
-    nothing_readable,
-    parse_duration,
-    render,
-    target_status,
-)
-from leviathan_shared import slots
-from leviathan_shared.backlog import Backlog, BacklogError
-from leviathan_shared.config import AutonomyConfig, ConfigError, Settings, get_settings
-from leviathan_shared.console import emit
-from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
-from leviathan_shared.events import EventType, new_event
-from leviathan_shared.guardrails import Facts
 
 if TYPE_CHECKING:
     from leviathan_scheduler.deps import CycleDeps
     from leviathan_scheduler.runtime import Runtime
+    from leviathan_shared.backlog import Backlog, BacklogError
+    from leviathan_shared.config import AutonomyConfig, Settings
+    from leviathan_shared.events import EventType
+    from leviathan_shared.guardrails import Facts
 
 T = TypeVar("T")
 TargetOpt = Annotated[str, typer.Option("--target", help="Target id")]
@@ -61,6 +48,7 @@ def _actor() -> str:
 
 def _runtime(config_path: str | None, *, send: bool = False) -> Runtime:
     from leviathan_scheduler.runtime import Runtime
+    from leviathan_shared.config import get_settings
 
     settings: Settings = get_settings()
     if config_path is not None:
@@ -74,6 +62,8 @@ def _runtime(config_path: str | None, *, send: bool = False) -> Runtime:
 
 
 def _config(runtime: Runtime, target: str) -> AutonomyConfig:
+    from leviathan_shared.config import ConfigError
+
     try:
         return runtime.config_for(target)
     except ConfigError as exc:
@@ -81,6 +71,8 @@ def _config(runtime: Runtime, target: str) -> AutonomyConfig:
 
 
 def _deps(runtime: Runtime, cfg: AutonomyConfig) -> CycleDeps:
+    from leviathan_shared.config import ConfigError
+
     try:
         return runtime.deps_for(cfg)
     except ConfigError as exc:
@@ -89,6 +81,10 @@ def _deps(runtime: Runtime, cfg: AutonomyConfig) -> CycleDeps:
 
 def _guard(what: str, call: Callable[[], T]) -> T:
     """Run ``call``; an unreachable system ends the command with exit 1."""
+    from redis.exceptions import RedisError
+
+    from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+
     try:
         return call()
     except RedisError as exc:
@@ -115,6 +111,11 @@ def pause(
     config: ConfigOpt = None,
 ) -> None:
     """Pause a target: cycles skip with reason `paused` until resumed or expired."""
+    from leviathan_scheduler.status import parse_duration
+    from leviathan_shared import slots
+    from leviathan_shared.console import emit
+    from leviathan_shared.events import EventType
+
     try:
         seconds = parse_duration(duration) if duration is not None else None
     except ValueError as exc:
@@ -137,6 +138,10 @@ def pause(
 
 def resume(target: TargetOpt, config: ConfigOpt = None) -> None:
     """Resume a paused target."""
+    from leviathan_shared import slots
+    from leviathan_shared.console import emit
+    from leviathan_shared.events import EventType
+
     runtime = _runtime(config)
     cfg = _config(runtime, target)
     was_paused = _guard("resume", lambda: slots.resume(runtime.redis, cfg.target_id))
@@ -147,6 +152,9 @@ def resume(target: TargetOpt, config: ConfigOpt = None) -> None:
 def _record(
     runtime: Runtime, cfg: AutonomyConfig, kind: EventType, payload: dict[str, Any]
 ) -> None:
+    from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+    from leviathan_shared.events import new_event
+
     deps = _deps(runtime, cfg)
     event = new_event(kind, target_id=cfg.target_id, actor=_actor(), payload=payload)
     try:
@@ -164,6 +172,8 @@ def reset_breaker(
     config: ConfigOpt = None,
 ) -> None:
     """Close the breaker (a breaker.reset event zeroes the failure count)."""
+    from leviathan_shared.console import emit
+
     if not reason.strip():
         _fail("--reason must not be empty")
     runtime = _runtime(config)
@@ -179,6 +189,11 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Per target: paused, breaker, slots, running attempts, open PRs, next tick."""
+    from leviathan_scheduler.schedule import schedule_override
+    from leviathan_scheduler.status import nothing_readable, render, target_status
+    from leviathan_shared.config import ConfigError
+    from leviathan_shared.console import emit
+
     runtime = _runtime(config)
     try:
         configs = runtime.configs()
@@ -226,6 +241,9 @@ def attempts(
     as_json: JsonOpt = False,
 ) -> None:
     """A target's latest attempts from the control plane: status, reason, PR."""
+    from leviathan_scheduler.status import attempt_lines
+    from leviathan_shared.console import emit
+
     runtime = _runtime(config)
     cfg = _config(runtime, target)
     client = _deps(runtime, cfg).control_plane

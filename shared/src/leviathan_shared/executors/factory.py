@@ -2,11 +2,15 @@
 
 The dispatcher (which starts runs) and the reconciler (which inspects and
 deletes them) both call this, so they always look in the same place.
+The Kubernetes client is imported only for ``executor: kubernetes``: its
+models take a third of a second to load, which ``leviathan status`` on a
+local target should not pay.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leviathan_shared.config import AutonomyConfig, Settings
 from leviathan_shared.executors.base import Executor
@@ -16,8 +20,10 @@ from leviathan_shared.executors.contract import (
     ENV_CONTROL_PLANE_URL,
     ENV_GITHUB_TOKEN,
 )
-from leviathan_shared.executors.kubernetes import JobBuilder, KubernetesExecutor, load_batch_api
 from leviathan_shared.executors.local import LocalExecutor
+
+if TYPE_CHECKING:
+    from leviathan_shared.executors.kubernetes import JobBuilder
 
 
 def local_worker_environment(config: AutonomyConfig, settings: Settings) -> dict[str, str]:
@@ -48,6 +54,8 @@ def make_executor(
     Raises ``ExecutorUnavailable`` when Kubernetes credentials cannot be found.
     """
     if config.executor == "kubernetes":
+        from leviathan_shared.executors.kubernetes import KubernetesExecutor, load_batch_api
+
         api = load_batch_api()
         return KubernetesExecutor(config.worker_namespace, api, job_builder=job_builder)
     run_dir = Path(settings.data_dir).resolve() / "runs"
