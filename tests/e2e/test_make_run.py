@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -145,6 +147,10 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
     assert not [k for k in kids if alive(k)]
 
 
+def log_text(log: Path) -> str:
+    return log.read_text(errors="replace")
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
@@ -208,6 +214,16 @@ def test_sighup_stops_everything_and_a_second_run_refuses(tmp_path: Path) -> Non
     try:
         kids = started(first, flower, tmp_path / "first.log")
         ports = stack_ports(run_dir, flower)
+        wait_for(
+            lambda: re.search(r"flower \|.*Connected to redis", log_text(tmp_path / "first.log")),
+            30,
+            "Flower to connect",
+            tmp_path / "first.log",
+        )
+        time.sleep(2)  # Flower inspects the workers with a 1 s timeout once connected
+        output = (tmp_path / "first.log").read_text()
+        for noise in ("\x1b[", "leviathan.control_plane.access", "superuser", "Inspect method"):
+            assert noise not in output, noise  # a pipe gets no colour, the demo no noise
         second, _ = start_supervisor(tmp_path, run_dir, tmp_path / "second.log")
         try:
             code = second.wait(30)
