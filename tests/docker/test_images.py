@@ -58,6 +58,10 @@ def test_image_runs_its_entry_points(engine: Engine, tag: str) -> None:
         "ALL",
         "--security-opt",
         "no-new-privileges:true",
+        # What compose and the manifests give every service: the Celery apps refuse to
+        # start without a broker (nothing here connects to it).
+        "-e",
+        "LEVIATHAN_REDIS_URL=redis://redis:6379/0",
         tag,
         "python",
         "-",
