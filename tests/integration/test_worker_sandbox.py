@@ -227,7 +227,7 @@ def test_the_pids_limit_bounds_forks(attempt: Attempt) -> None:
     forked = int(next(line for line in out if line.startswith("forked")).split()[1])
     assert 20 <= forked < 32  # init, python and its children share 32
     assert any("pids limit: cgroup pids.max=32" in line for line in attempt.lines)
-    assert not list(PIDS_ROOT.glob("leviathan-sandbox-*"))  # removed afterwards
+    assert not list(PIDS_ROOT.glob(f"leviathan-sandbox-{os.getpid()}-*"))  # removed afterwards
 
 
 def test_a_fork_bomb_is_bounded(attempt: Attempt) -> None:
