@@ -59,21 +59,15 @@ def alive(pid: int) -> bool:
 def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
     port, flower = free_port(), free_port()
     log = tmp_path / "devrun.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIATHAN_")}
-    env.update(
-        LEVIATHAN_RUN_DIR=str(tmp_path / ".leviathan-run"),
-        LEVIATHAN_PORT=str(port),
-        LEVIATHAN_FLOWER_PORT=str(flower),
-        LEVIATHAN_SCHEDULE_SECONDS="3",
+    proc, _ = start_supervisor(
+        tmp_path,
+        tmp_path / ".leviathan-run",
+        log,
+        port=port,
+        flower=flower,
+        schedule_seconds="3",
+        new_session=False,
     )
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts/devrun.py")],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     try:
 
         def text() -> str:
@@ -124,7 +118,7 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
         status = subprocess.run(
             [str(BIN / "leviathan"), "status", "--json"],
             cwd=tmp_path,
-            env={k: v for k, v in env.items() if not k.startswith("LEVIATHAN_")},
+            env={k: v for k, v in os.environ.items() if not k.startswith("LEVIATHAN_")},
             capture_output=True,
             text=True,
             timeout=60,
@@ -158,16 +152,23 @@ def port_open(port: int) -> bool:
 
 
 def start_supervisor(
-    tmp_path: Path, run_dir: Path, log: Path
+    tmp_path: Path,
+    run_dir: Path,
+    log: Path,
+    *,
+    port: int | None = None,
+    flower: int | None = None,
+    schedule_seconds: str = "600",
+    new_session: bool = True,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """``make run``'s supervisor in its own session, as a terminal would run it."""
-    flower = free_port()
+    """``make run``'s supervisor (by default in its own session, as a terminal runs it)."""
+    flower = flower or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIATHAN_")}
     env.update(
         LEVIATHAN_RUN_DIR=str(run_dir),
-        LEVIATHAN_PORT=str(free_port()),
+        LEVIATHAN_PORT=str(port or free_port()),
         LEVIATHAN_FLOWER_PORT=str(flower),
-        LEVIATHAN_SCHEDULE_SECONDS="600",
+        LEVIATHAN_SCHEDULE_SECONDS=schedule_seconds,
     )
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -176,7 +177,7 @@ def start_supervisor(
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=new_session,
         )
     return proc, flower
 
