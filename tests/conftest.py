@@ -1,7 +1,9 @@
-"""Session-wide fixtures: one real redis-server per test process."""
+"""Session-wide fixtures: one real redis-server per test process; every GitHub fake's
+answers held to GitHub's REST description."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,3 +31,17 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     client.flushdb()
     yield redis_server.url
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _github_fake_answers_follow_github() -> Iterator[None]:
+    """Fail a test whose GitHub fake answered what GitHub's description does not allow."""
+    yield
+    fake = sys.modules.get("tests.support.github_fake")
+    found = fake.unreported() if fake is not None else []
+    if found:
+        pytest.fail(
+            "the GitHub fake answered outside GitHub's REST description "
+            "(tests/fixtures/github-openapi/subset.json):\n" + "\n".join(found[:10]),
+            pytrace=False,
+        )

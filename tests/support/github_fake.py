@@ -42,21 +42,44 @@ Switches:
 Answer shapes (objects, errors, Link, ETag) live in ``tests.support.github_shapes``.
 Fixtures: ``add_repo``, ``push_branch`` (a branch and the files it changes),
 ``add_pull`` (an existing PR in any state), ``set_pull_state``.
-Creating a PR answers 422 exactly as GitHub does for an unknown head or base,
-a branch with no commits, a second open PR for the same head, and a title over
-256 or a body over 65,536 characters (also on PATCH). Deleting a branch
-(``DELETE .../git/refs/heads/…`` or ``delete_branch``, as a push would) closes
-the open PRs whose head it was, as GitHub does.
+
+Refusals, with GitHub's error shape (``message``, ``documentation_url``; a 422
+also has ``errors``): creating a PR answers 422 exactly as GitHub does for a
+missing ``head``, ``base`` or ``title``, an unknown head or base, a branch with
+no commits, a second open PR for the same head, and a title over 256 or a body
+over 65,536 characters (also on PATCH); PATCH refuses any ``state`` but open or
+closed (``merged`` too: merging is another endpoint) and fields of the wrong
+JSON type; a body that is not JSON is a 400 "Problems parsing JSON", one that is
+not a JSON object a 400 "Body should be a JSON object"; an unknown route or
+method is GitHub's 404. Deleting a branch (``DELETE .../git/refs/heads/…`` or
+``delete_branch``, as a push would) closes the open PRs whose head it was, as
+GitHub does.
+
+``strict`` (default: on while pytest runs a test, off elsewhere, e.g. in the
+container tier's forge): every answer is checked against GitHub's REST
+description (``tests.support.github_schema``, from
+``tests/fixtures/github-openapi/subset.json``): the status must be documented
+for the operation and the JSON body must match its schema. What does not is
+kept in ``violations`` (and ``Recorded.checked`` says what was checked); the
+autouse fixture in ``tests/conftest.py`` fails the test that caused it. The
+``malformed`` fault is wrong on purpose and is not checked.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from typing import Any
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from tests.support.github_shapes import (
+    DOCS_CREATE_PULL,
+    DOCS_DELETE_REF,
+    DOCS_UPDATE_PULL,
     MAX_BODY,
     MAX_TITLE,
     Access,
@@ -65,6 +88,7 @@ from tests.support.github_shapes import (
     GitHubError,
     Recorded,
     answer,
+    check_request,
     custom_error,
     fault_error,
     file_json,
@@ -72,6 +96,7 @@ from tests.support.github_shapes import (
     not_accessible,
     not_found,
     page,
+    parse_body,
     pull_json,
     rate_headers,
     repo_json,
@@ -79,7 +104,22 @@ from tests.support.github_shapes import (
     validation_failed,
 )
 
-__all__ = ["FakePull", "FaultKind", "GitHubFake", "Recorded", "SwappableApp"]
+if TYPE_CHECKING:
+    from tests.support.github_schema import GitHubSchema
+
+__all__ = ["FakePull", "FaultKind", "GitHubFake", "Recorded", "SwappableApp", "unreported"]
+
+_LIVE: weakref.WeakSet[GitHubFake] = weakref.WeakSet()
+
+
+def unreported() -> list[str]:
+    """Schema violations of every live strict fake not reported yet (then marked reported)."""
+    found: list[str] = []
+    for fake in list(_LIVE):
+        with fake._lock:
+            found.extend(fake.violations[fake._reported :])
+            fake._reported = len(fake.violations)
+    return found
 
 
 class SwappableApp:
@@ -111,9 +151,20 @@ class _Fault:
 
 
 class GitHubFake:
-    def __init__(self, prefix: str = "", token: str | None = None) -> None:
+    def __init__(
+        self, prefix: str = "", token: str | None = None, *, strict: bool | None = None
+    ) -> None:
         self.prefix = prefix.rstrip("/")
         self.token = token
+        self.strict = "PYTEST_CURRENT_TEST" in os.environ if strict is None else strict
+        self.violations: list[str] = []
+        self._reported = 0
+        self._schema: GitHubSchema | None = None
+        if self.strict:
+            from tests.support.github_schema import github_schema  # needs jsonschema
+
+            self._schema = github_schema()
+            _LIVE.add(self)
         self.rate_limit = 5000
         self.rate_remaining = 5000
         self.retry_after = 1
@@ -127,6 +178,8 @@ class GitHubFake:
         self._lock = threading.RLock()
         self.app = FastAPI()
         self.app.middleware("http")(self._middleware)
+        self.app.add_exception_handler(HTTPException, self._no_such_route)
+        self.app.add_exception_handler(RequestValidationError, self._no_such_route)
         self.app.include_router(self._router(), prefix=self.prefix)
 
     # ---- fixtures and switches -------------------------------------------
@@ -259,6 +312,8 @@ class GitHubFake:
             self.requests.append(record)
             error = self._auth_error(request) or self._fault_for(target)
         response: Response = error.response() if error else await call_next(request)
+        if self._schema is not None:
+            response = await self._check(request, record, response, error)
         with self._lock:
             record.status = response.status_code
             record.counted = response.status_code != 304 and not is_rate_refusal(error)
@@ -268,6 +323,50 @@ class GitHubFake:
             if error is not None:
                 response.headers.update(error.headers)
         return response
+
+    async def _check(
+        self, request: Request, record: Recorded, response: Response, error: GitHubError | None
+    ) -> Response:
+        """Hold the answer to GitHub's description; a violation is kept, the answer sent."""
+        from tests.support.github_schema import SchemaViolation
+
+        assert self._schema is not None
+        if error is not None and error.malformed:
+            record.checked = "skipped: the malformed fault is wrong on purpose"
+            return response
+        body = getattr(response, "body", None)
+        if body is None:  # a streamed answer from the router: read it, send a copy
+            chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+            body = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+            copy = Response(body, response.status_code)
+            copy.raw_headers = list(response.raw_headers)
+            response = copy
+        path = request.url.path
+        inside = path.startswith(self.prefix + "/") or not self.prefix
+        try:
+            record.checked = self._schema.check_response(
+                request.method,
+                path.removeprefix(self.prefix) if inside else "/" + path,
+                response.status_code,
+                bytes(body),
+                response.headers.get("content-type", ""),
+            )
+        except SchemaViolation as exc:
+            record.checked = f"violation: {exc}"
+            with self._lock:
+                self.violations.append(f"{request.method} {request.url.path}: {exc}")
+        return response
+
+    async def _no_such_route(self, request: Request, exc: Exception) -> Response:
+        """GitHub answers 404 to a path or method it does not have (and to ``pulls/abc``)."""
+        return not_found().response()
+
+    async def _payload(self, request: Request, docs: str) -> dict[str, Any] | GitHubError:
+        """The request's JSON object, or GitHub's 400 for a body that is not one."""
+        try:
+            return parse_body(await request.body(), docs)
+        except GitHubError as exc:
+            return exc
 
     def _urls(self, request: Request) -> tuple[str, str]:
         """(API root, web root) on the host:port the client used."""
@@ -327,17 +426,21 @@ class GitHubFake:
                 key=lambda p: p.updated if sort == "updated" else p.created,
                 reverse=direction == "desc",
             )
-            return page(request, pulls, lambda p: pull_json(*self._urls(request), repo, p))
+            urls = self._urls(request)
+            return page(request, pulls, lambda p: pull_json(*urls, repo, p, full=False))
 
         return self._guard(run)
 
     async def _create_pull(self, request: Request, o: str, r: str) -> Response:
-        payload = await request.json()
+        payload = await self._payload(request, DOCS_CREATE_PULL)
 
         def run() -> Response:
             repo = self._repo(o, r, write="pull_requests=write")
-            head = str(payload.get("head", "")).removeprefix(f"{o}:")
-            base = str(payload.get("base", ""))
+            if isinstance(payload, GitHubError):
+                raise payload
+            check_request("pulls/create", payload, DOCS_CREATE_PULL)
+            head = str(payload["head"]).removeprefix(f"{o}:")
+            base = str(payload["base"])
             branches = self.repos[repo]
             for name, value in (("head", head), ("base", base)):
                 if value not in branches:
@@ -348,7 +451,7 @@ class GitHubFake:
                 raise custom_error(f"A pull request already exists for {o}:{head}.")
             if not branches[head]:
                 raise custom_error(f"No commits between {base} and {head}")
-            self._check_lengths(payload)
+            self._check_lengths(payload, DOCS_CREATE_PULL)
             pull = FakePull(
                 number=len(self.pulls[repo]) + 1,
                 head=head,
@@ -373,12 +476,15 @@ class GitHubFake:
         return self._guard(run)
 
     async def _patch_pull(self, request: Request, o: str, r: str, n: int) -> Response:
-        payload = await request.json()
+        payload = await self._payload(request, DOCS_UPDATE_PULL)
 
         def run() -> Response:
             repo = self._repo(o, r, write="pull_requests=write")
             pull = self._pull(repo, n)
-            self._check_lengths(payload)
+            if isinstance(payload, GitHubError):
+                raise payload
+            check_request("pulls/update", payload, DOCS_UPDATE_PULL)
+            self._check_lengths(payload, DOCS_UPDATE_PULL)
             pull.title = payload.get("title", pull.title)
             pull.body = payload.get("body", pull.body)
             pull.state = payload.get("state", pull.state)
@@ -388,16 +494,18 @@ class GitHubFake:
         return self._guard(run)
 
     @staticmethod
-    def _check_lengths(payload: dict[str, Any]) -> None:
+    def _check_lengths(payload: dict[str, Any], docs: str) -> None:
         for name, limit in (("title", MAX_TITLE), ("body", MAX_BODY)):
-            error = too_long(name, payload.get(name), limit)
+            error = too_long(name, payload.get(name), limit, docs)
             if error is not None:
                 raise error
 
     def _files(self, request: Request, o: str, r: str, n: int) -> Response:
         def run() -> Response:
-            pull = self._pull(self._repo(o, r), n)
-            return page(request, pull.files[:3000], file_json)  # GitHub lists at most 3,000
+            repo = self._repo(o, r)
+            pull, urls = self._pull(repo, n), self._urls(request)
+            render = lambda item: file_json(*urls, repo, item)  # noqa: E731
+            return page(request, pull.files[:3000], render)  # GitHub lists at most 3,000
 
         return self._guard(run)
 
@@ -405,7 +513,8 @@ class GitHubFake:
         def run() -> Response:
             repo = self._repo(o, r, write="contents=write")
             if not self.delete_branch(repo, branch):
-                raise GitHubError(422, {"message": "Reference does not exist"})
+                body = {"message": "Reference does not exist", "documentation_url": DOCS_DELETE_REF}
+                raise GitHubError(422, {**body, "status": "422"})
             return Response(status_code=204)
 
         return self._guard(run)

@@ -8,6 +8,7 @@ fields and ``Link`` headers it is given.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -15,6 +16,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,6 +46,7 @@ class Recorded:
     if_none_match: str | None
     status: int = 0
     counted: bool = False
+    checked: str = ""  # what a strict fake held the answer to (see github_schema)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class GitHubError(Exception):
     """An answer other than the route's normal one: status, JSON body, extra headers.
 
     ``rate_limited``: a rate-limit refusal, which costs no rate limit itself.
+    ``malformed``: wrong on purpose (the ``malformed`` fault), so never schema-checked.
     """
 
     def __init__(
@@ -74,10 +78,11 @@ class GitHubError(Exception):
         headers: dict[str, str] | None = None,
         *,
         rate_limited: bool = False,
+        malformed: bool = False,
     ):
         super().__init__(status)
         self.status, self.body, self.headers = status, body, headers or {}
-        self.rate_limited = rate_limited
+        self.rate_limited, self.malformed = rate_limited, malformed
 
     def response(self) -> Response:
         return Response(
@@ -85,21 +90,72 @@ class GitHubError(Exception):
         )
 
 
-def validation_failed(error: dict[str, Any]) -> GitHubError:
+DOCS_CREATE_PULL = f"{DOCS}/pulls/pulls#create-a-pull-request"
+DOCS_UPDATE_PULL = f"{DOCS}/pulls/pulls#update-a-pull-request"
+DOCS_DELETE_REF = f"{DOCS}/git/refs#delete-a-reference"
+
+# What GitHub's description says of the two request bodies the fake accepts
+# (``tests/fixtures/github-openapi/subset.json``; a test holds these to it): the
+# fields that must be there, each field's JSON type, and enumerated values.
+# GitHub also requires ``title`` on create unless ``issue`` names an issue to convert.
+REQUEST_RULES: dict[str, dict[str, Any]] = {
+    "pulls/create": {
+        "required": ("head", "base"),
+        "types": {
+            "title": "string",
+            "head": "string",
+            "head_repo": "string",
+            "base": "string",
+            "body": "string",
+            "maintainer_can_modify": "boolean",
+            "draft": "boolean",
+            "issue": "integer",
+        },
+        "enums": {},
+    },
+    "pulls/update": {
+        "required": (),
+        "types": {
+            "title": "string",
+            "body": "string",
+            "state": "string",
+            "base": "string",
+            "maintainer_can_modify": "boolean",
+        },
+        "enums": {"state": ("open", "closed")},
+    },
+}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+}
+
+
+def validation_failed(
+    error: dict[str, Any] | list[dict[str, Any]],
+    docs: str = DOCS_CREATE_PULL,
+    message: str = "Validation Failed",
+) -> GitHubError:
+    """GitHub's 422: ``message``, ``errors`` (resource, field, code), ``documentation_url``."""
     body = {
-        "message": "Validation Failed",
-        "errors": [error],
+        "message": message,
+        "errors": error if isinstance(error, list) else [error],
         "status": "422",
-        "documentation_url": f"{DOCS}/pulls/pulls#create-a-pull-request",
+        "documentation_url": docs,
     }
     return GitHubError(422, body)
 
 
-def custom_error(message: str) -> GitHubError:
-    return validation_failed({"resource": "PullRequest", "code": "custom", "message": message})
+def custom_error(message: str, docs: str = DOCS_CREATE_PULL) -> GitHubError:
+    return validation_failed(
+        {"resource": "PullRequest", "code": "custom", "message": message}, docs
+    )
 
 
-def too_long(field: str, value: Any, limit: int) -> GitHubError | None:
+def too_long(
+    field: str, value: Any, limit: int, docs: str = DOCS_CREATE_PULL
+) -> GitHubError | None:
     """GitHub's 422 for an over-long PR title or body (it counts characters)."""
     if not isinstance(value, str) or len(value) <= limit:
         return None
@@ -109,8 +165,58 @@ def too_long(field: str, value: Any, limit: int) -> GitHubError | None:
             "code": "custom",
             "field": field,
             "message": f"{field} is too long (maximum is {limit} characters)",
-        }
+        },
+        docs,
     )
+
+
+def bad_request(message: str, docs: str) -> GitHubError:
+    """GitHub's 400: "Problems parsing JSON", or "Body should be a JSON object"."""
+    return GitHubError(400, {"message": message, "documentation_url": docs, "status": "400"})
+
+
+def parse_body(raw: bytes, docs: str) -> dict[str, Any]:
+    """A request's JSON object, or GitHub's 400 for invalid JSON or another JSON type."""
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise bad_request("Problems parsing JSON", docs) from None
+    if not isinstance(data, dict):
+        raise bad_request("Body should be a JSON object", docs)
+    return data
+
+
+def check_request(operation: str, payload: dict[str, Any], docs: str) -> None:
+    """GitHub's 422 for a body its description refuses: a missing field, a wrong type,
+    a value outside an enum (``state: merged`` on a pull request is one)."""
+    rules = REQUEST_RULES[operation]
+    missing = [name for name in rules["required"] if name not in payload]
+    if missing:
+        errors = [{"resource": "PullRequest", "field": n, "code": "missing_field"} for n in missing]
+        raise validation_failed(errors, docs)
+    for name, value in payload.items():
+        kind = rules["types"].get(name)
+        wrong_type = kind is not None and (
+            not isinstance(value, _JSON_TYPES[kind])
+            or (kind == "integer" and isinstance(value, bool))
+        )
+        allowed = rules["enums"].get(name)
+        if wrong_type or (allowed is not None and value not in allowed):
+            shown = json.dumps(value)
+            detail = (
+                f"{shown} is not a {kind}."
+                if wrong_type
+                else f"{shown} is not a member of {json.dumps(list(allowed or ()))}."
+            )
+            raise validation_failed(
+                {"resource": "PullRequest", "field": name, "code": "invalid"},
+                docs,
+                f"Invalid request.\n\nFor 'properties/{name}', {detail}",
+            )
+    if operation == "pulls/create" and "issue" not in payload and not payload.get("title"):
+        raise validation_failed(
+            {"resource": "Issue", "field": "title", "code": "missing_field"}, docs
+        )
 
 
 def not_found() -> GitHubError:
@@ -160,7 +266,7 @@ def fault_error(
         }[kind]
         return GitHubError(status or default, body, headers, rate_limited=True)
     if kind == "malformed":
-        return GitHubError(200, {"message": message or "under maintenance"})
+        return GitHubError(200, {"message": message or "under maintenance"}, malformed=True)
     if kind == "bad_credentials":
         return GitHubError(
             401, {"message": message or "Bad credentials", "documentation_url": DOCS}
@@ -182,40 +288,178 @@ def _stamp(tick: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_700_000_000 + tick))
 
 
-def repo_json(api: str, web: str, repo: str) -> dict[str, Any]:
-    owner, name = repo.split("/")
+def _node_id(kind: str, number: int) -> str:
+    return base64.b64encode(f"0{len(kind)}:{kind}{number}".encode()).decode()
+
+
+def user_json(api: str, web: str, login: str) -> dict[str, Any]:
+    """A ``simple-user``: the owner of a repository, the author of a pull request."""
+    url, uid = f"{api}/users/{login}", zlib.crc32(login.encode()) & 0x7FFFFFFF
     return {
-        "id": zlib.crc32(repo.encode()),
-        "name": name,
-        "full_name": repo,
-        "owner": {"login": owner, "id": 1, "type": "User", "url": f"{api}/users/{owner}"},
-        "private": False,
-        "html_url": f"{web}/{repo}",
-        "default_branch": "main",
-        "url": f"{api}/repos/{repo}",
+        "login": login,
+        "id": uid,
+        "node_id": _node_id("User", uid),
+        "avatar_url": f"{web}/avatars/{login}",
+        "gravatar_id": "",
+        "url": url,
+        "html_url": f"{web}/{login}",
+        "followers_url": f"{url}/followers",
+        "following_url": f"{url}/following{{/other_user}}",
+        "gists_url": f"{url}/gists{{/gist_id}}",
+        "starred_url": f"{url}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{url}/subscriptions",
+        "organizations_url": f"{url}/orgs",
+        "repos_url": f"{url}/repos",
+        "events_url": f"{url}/events{{/privacy}}",
+        "received_events_url": f"{url}/received_events",
+        "type": "User",
+        "site_admin": False,
     }
 
 
-def pull_json(api: str, web: str, repo: str, pull: FakePull) -> dict[str, Any]:
-    base_repo = repo_json(api, web, repo)
-    head_repo = repo_json(api, web, pull.head_repo or repo)
+_REPO_LINKS = {
+    "archive_url": "/{archive_format}{/ref}",
+    "assignees_url": "/assignees{/user}",
+    "blobs_url": "/git/blobs{/sha}",
+    "branches_url": "/branches{/branch}",
+    "collaborators_url": "/collaborators{/collaborator}",
+    "comments_url": "/comments{/number}",
+    "commits_url": "/commits{/sha}",
+    "compare_url": "/compare/{base}...{head}",
+    "contents_url": "/contents/{+path}",
+    "contributors_url": "/contributors",
+    "deployments_url": "/deployments",
+    "downloads_url": "/downloads",
+    "events_url": "/events",
+    "forks_url": "/forks",
+    "git_commits_url": "/git/commits{/sha}",
+    "git_refs_url": "/git/refs{/sha}",
+    "git_tags_url": "/git/tags{/sha}",
+    "hooks_url": "/hooks",
+    "issue_comment_url": "/issues/comments{/number}",
+    "issue_events_url": "/issues/events{/number}",
+    "issues_url": "/issues{/number}",
+    "keys_url": "/keys{/key_id}",
+    "labels_url": "/labels{/name}",
+    "languages_url": "/languages",
+    "merges_url": "/merges",
+    "milestones_url": "/milestones{/number}",
+    "notifications_url": "/notifications{?since,all,participating}",
+    "pulls_url": "/pulls{/number}",
+    "releases_url": "/releases{/id}",
+    "stargazers_url": "/stargazers",
+    "statuses_url": "/statuses/{sha}",
+    "subscribers_url": "/subscribers",
+    "subscription_url": "/subscription",
+    "tags_url": "/tags",
+    "teams_url": "/teams",
+    "trees_url": "/git/trees{/sha}",
+}
+
+
+def repo_json(api: str, web: str, repo: str, *, full: bool = True) -> dict[str, Any]:
+    """A ``full-repository`` (GET a repository), or with ``full=False`` the
+    ``repository`` a pull request's head and base carry."""
+    owner, name = repo.split("/")
+    url, host = f"{api}/repos/{repo}", web.split("://", 1)[-1]
+    rid = zlib.crc32(repo.encode()) & 0x7FFFFFFF
+    data: dict[str, Any] = {
+        "id": rid,
+        "node_id": _node_id("Repository", rid),
+        "name": name,
+        "full_name": repo,
+        "owner": user_json(api, web, owner),
+        "private": False,
+        "html_url": f"{web}/{repo}",
+        "description": None,
+        "fork": False,
+        "url": url,
+        **{key: url + tail for key, tail in _REPO_LINKS.items()},
+        "git_url": f"git://{host}/{repo}.git",
+        "ssh_url": f"git@{host}:{repo}.git",
+        "clone_url": f"{web}/{repo}.git",
+        "svn_url": f"{web}/{repo}",
+        "mirror_url": None,
+        "homepage": None,
+        "language": None,
+        "forks_count": 0,
+        "forks": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "watchers": 0,
+        "size": 0,
+        "default_branch": "main",
+        "open_issues_count": 0,
+        "open_issues": 0,
+        "is_template": False,
+        "topics": [],
+        "has_issues": True,
+        "has_projects": True,
+        "has_wiki": True,
+        "has_pages": False,
+        "has_downloads": True,
+        "has_discussions": False,
+        "archived": False,
+        "disabled": False,
+        "visibility": "public",
+        "license": None,
+        "allow_forking": True,
+        "web_commit_signoff_required": False,
+        "pushed_at": _stamp(0),
+        "created_at": _stamp(0),
+        "updated_at": _stamp(0),
+    }
+    if full:
+        data.update(network_count=0, subscribers_count=0)
+    return data
+
+
+def pull_json(
+    api: str, web: str, repo: str, pull: FakePull, *, full: bool = True
+) -> dict[str, Any]:
+    """A ``pull-request`` (GET, POST, PATCH one), or with ``full=False`` the
+    ``pull-request-simple`` of a list, which lacks the merge and size fields."""
+    base_repo = repo_json(api, web, repo, full=False)
+    head_repo = repo_json(api, web, pull.head_repo or repo, full=False)
+    owner = base_repo["owner"]
     sha = hashlib.sha256(f"{repo}:{pull.head}".encode()).hexdigest()[:40]
-    return {
-        "url": f"{base_repo['url']}/pulls/{pull.number}",
+    url, html = (
+        f"{base_repo['url']}/pulls/{pull.number}",
+        f"{base_repo['html_url']}/pull/{pull.number}",
+    )
+    issue = f"{base_repo['url']}/issues/{pull.number}"
+    closed = pull.state == "closed" or pull.merged
+    data: dict[str, Any] = {
+        "url": url,
         "id": pull.number * 7919,
+        "node_id": _node_id("PullRequest", pull.number * 7919),
+        "html_url": html,
+        "diff_url": f"{html}.diff",
+        "patch_url": f"{html}.patch",
+        "issue_url": issue,
+        "commits_url": f"{url}/commits",
+        "review_comments_url": f"{url}/comments",
+        "review_comment_url": f"{base_repo['url']}/pulls/comments{{/number}}",
+        "comments_url": f"{issue}/comments",
+        "statuses_url": f"{base_repo['url']}/statuses/{sha}",
         "number": pull.number,
-        "state": pull.state,
+        "state": "closed" if closed else "open",
         "locked": False,
-        "draft": False,
         "title": pull.title,
+        "user": owner,
         "body": pull.body,
-        "user": base_repo["owner"],
-        "html_url": f"{base_repo['html_url']}/pull/{pull.number}",
+        "labels": [],
+        "milestone": None,
+        "active_lock_reason": None,
         "created_at": _stamp(pull.created),
         "updated_at": _stamp(pull.updated),
-        "closed_at": _stamp(pull.updated) if pull.state == "closed" else None,
+        "closed_at": _stamp(pull.updated) if closed else None,
         "merged_at": _stamp(pull.updated) if pull.merged else None,
-        "merged": pull.merged,
+        "merge_commit_sha": sha[::-1] if pull.merged else None,
+        "assignee": None,
+        "assignees": [],
+        "requested_reviewers": [],
+        "requested_teams": [],
         "head": {
             "label": f"{head_repo['owner']['login']}:{pull.head}",
             "ref": pull.head,
@@ -224,21 +468,59 @@ def pull_json(api: str, web: str, repo: str, pull: FakePull) -> dict[str, Any]:
             "user": head_repo["owner"],
         },
         "base": {
-            "label": f"{base_repo['owner']['login']}:{pull.base}",
+            "label": f"{owner['login']}:{pull.base}",
             "ref": pull.base,
             "sha": "0" * 40,
             "repo": base_repo,
-            "user": base_repo["owner"],
+            "user": owner,
         },
+        "_links": {
+            name: {"href": href}
+            for name, href in (
+                ("self", url),
+                ("html", html),
+                ("issue", issue),
+                ("comments", f"{issue}/comments"),
+                ("review_comments", f"{url}/comments"),
+                ("review_comment", f"{base_repo['url']}/pulls/comments{{/number}}"),
+                ("commits", f"{url}/commits"),
+                ("statuses", f"{base_repo['url']}/statuses/{sha}"),
+            )
+        },
+        "author_association": "OWNER",
+        "auto_merge": None,
+        "draft": False,
     }
+    if full:
+        data.update(
+            merged=pull.merged,
+            mergeable=None if closed else True,
+            rebaseable=None if closed else True,
+            mergeable_state="unknown" if closed else "clean",
+            merged_by=owner if pull.merged else None,
+            comments=0,
+            review_comments=0,
+            maintainer_can_modify=False,
+            commits=1,
+            additions=sum(int(f.get("additions", 1)) for f in pull.files),
+            deletions=sum(int(f.get("deletions", 0)) for f in pull.files),
+            changed_files=len(pull.files),
+        )
+    return data
 
 
-def file_json(item: dict[str, Any]) -> dict[str, Any]:
+def file_json(api: str, web: str, repo: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A ``diff-entry``: one file a pull request changes (``item``: filename, status, …)."""
+    sha = hashlib.sha1(f"{repo}:{item['filename']}".encode()).hexdigest()
+    path = quote(str(item["filename"]))
     return {
-        "sha": "0" * 40,
+        "sha": sha,
         "additions": 1,
         "deletions": 0,
         "changes": 1,
+        "blob_url": f"{web}/{repo}/blob/{sha}/{path}",
+        "raw_url": f"{web}/{repo}/raw/{sha}/{path}",
+        "contents_url": f"{api}/repos/{repo}/contents/{path}?ref={sha}",
         "patch": "@@ -0,0 +1 @@",
         **item,
     }
@@ -260,8 +542,8 @@ def answer(
 
 def page(request: Request, items: list[Any], render: Callable[[Any], Any]) -> Response:
     """One page of ``items`` with GitHub's ``Link`` header (first/prev/next/last)."""
-    per_page = min(max(int(request.query_params.get("per_page", 30)), 1), 100)
-    number = max(int(request.query_params.get("page", 1)), 1)
+    per_page = min(max(_number(request, "per_page", 30), 1), 100)
+    number = max(_number(request, "page", 1), 1)
     last = max(1, -(-len(items) // per_page))
     links = []
     for rel, target in (("prev", number - 1), ("next", number + 1), ("last", last), ("first", 1)):
@@ -270,3 +552,9 @@ def page(request: Request, items: list[Any], render: Callable[[Any], Any]) -> Re
             links.append(f'<{url}>; rel="{rel}"')
     chunk = [render(item) for item in items[(number - 1) * per_page : number * per_page]]
     return answer(request, chunk, headers={"Link": ", ".join(links)} if links else None)
+
+
+def _number(request: Request, name: str, default: int) -> int:
+    """A numeric query parameter; GitHub ignores one that is not a number."""
+    value = request.query_params.get(name, "")
+    return int(value) if value.isdigit() else default
