@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint unit integration e2e e2e-docker bench clean
+.PHONY: install run test lint docs unit integration e2e e2e-docker bench clean
 
 install: $(BIN)/leviathan
 $(BIN)/leviathan: uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml
@@ -29,7 +29,7 @@ integration: install
 e2e: install
 	$(BIN)/pytest tests/e2e -q
 
-test: lint
+test: lint docs
 	$(BIN)/pytest tests -q -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/docker
 
 # The container tier: a private Docker engine, every image built from the repository,
@@ -37,6 +37,10 @@ test: lint
 e2e-docker: install
 	@bash scripts/docker/install.sh
 	$(BIN)/pytest tests/docker -v --timeout=1800 -rA --durations=5
+
+# The documentation site (mkdocs.yml); strict, so a broken link or anchor fails.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: install
 	$(BIN)/python -m bench
