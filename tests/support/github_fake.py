@@ -176,7 +176,7 @@ class GitHubFake:
         self._faults: list[_Fault] = []
         self._clock = 0
         self._lock = threading.RLock()
-        self.app = FastAPI()
+        self.app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)  # GitHub has none
         self.app.middleware("http")(self._middleware)
         self.app.add_exception_handler(HTTPException, self._no_such_route)
         self.app.add_exception_handler(RequestValidationError, self._no_such_route)
@@ -346,7 +346,7 @@ class GitHubFake:
         try:
             record.checked = self._schema.check_response(
                 request.method,
-                path.removeprefix(self.prefix) if inside else "/" + path,
+                path.removeprefix(self.prefix) if inside else f"/outside-the-api{path}",
                 response.status_code,
                 bytes(body),
                 response.headers.get("content-type", ""),
@@ -373,16 +373,22 @@ class GitHubFake:
         web = f"{request.url.scheme}://{request.url.netloc}"
         return f"{web}{self.prefix}", web
 
+    # (method, path under the prefix, handler): what the fake serves, each one an
+    # operation of GitHub's description (a test holds them to the subset).
+    ROUTES = (
+        ("GET", "/repos/{o}/{r}", "_get_repo"),
+        ("GET", "/repos/{o}/{r}/pulls", "_list_pulls"),
+        ("POST", "/repos/{o}/{r}/pulls", "_create_pull"),
+        ("GET", "/repos/{o}/{r}/pulls/{n}", "_get_pull"),
+        ("PATCH", "/repos/{o}/{r}/pulls/{n}", "_patch_pull"),
+        ("GET", "/repos/{o}/{r}/pulls/{n}/files", "_files"),
+        ("DELETE", "/repos/{o}/{r}/git/refs/heads/{branch:path}", "_delete_ref"),
+    )
+
     def _router(self) -> APIRouter:
         router = APIRouter()
-        route = router.add_api_route
-        route("/repos/{o}/{r}", self._get_repo, methods=["GET"])
-        route("/repos/{o}/{r}/pulls", self._list_pulls, methods=["GET"])
-        route("/repos/{o}/{r}/pulls", self._create_pull, methods=["POST"])
-        route("/repos/{o}/{r}/pulls/{n}", self._get_pull, methods=["GET"])
-        route("/repos/{o}/{r}/pulls/{n}", self._patch_pull, methods=["PATCH"])
-        route("/repos/{o}/{r}/pulls/{n}/files", self._files, methods=["GET"])
-        route("/repos/{o}/{r}/git/refs/heads/{branch:path}", self._delete_ref, methods=["DELETE"])
+        for method, path, handler in self.ROUTES:
+            router.add_api_route(path, getattr(self, handler), methods=[method])
         return router
 
     # ---- routes -------------------------------------------------------------
