@@ -193,7 +193,7 @@ def test_the_cronjob_tick_reaches_redis_with_the_password(rendered: dict[str, li
 
 
 def test_the_expanded_url_carries_the_password_to_every_redis_library() -> None:
-    password = secrets.token_hex(32)  # what the README's `openssl rand -hex 32` makes
+    password = secrets.token_hex(32)  # what docs/deployment.md's `openssl rand -hex 32` makes
     url = REDIS_URL.replace(f"$({PASSWORD_ENV})", password)
     assert Settings(redis_url=url).redis_url == url
     kwargs: dict[str, Any] = redis.Redis.from_url(url).connection_pool.connection_kwargs

@@ -123,7 +123,7 @@ def test_cycle_lock_under_contention_has_one_owner(redis_url: str) -> None:
 
 
 def test_fences_stay_above_the_control_planes_after_redis_restarts_empty(tmp_path: Path) -> None:
-    """The README's promise: a fence is above every fence the control plane has seen,
+    """docs/scheduler.md's promise: a fence is above every fence the control plane has seen,
     also when Redis lost its counter and the attempts that held it have ended."""
     server = RedisServer(tmp_path / "redis")
     server.start()

@@ -166,7 +166,7 @@ def _format_errors(source: str, exc: ValidationError) -> str:
         key = ".".join(str(p) for p in err["loc"]) or "(document)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see the README for valid keys)"
+            msg = "unknown key (check the spelling; docs/reference/configuration.md lists the keys)"
         lines.append(f"{source}: key '{key}': {msg}")
     return "\n".join(lines)
 

@@ -1,7 +1,8 @@
 """Operator-facing console blocks, in the seed's format.
 
 Runbooks grep these lines (``grep "PR created:"``), so their wording is a
-contract: change it only together with the README.
+contract: change it only together with the docs that quote them
+(docs/getting-started.md, docs/scheduler.md, docs/worker.md).
 """
 
 from __future__ import annotations

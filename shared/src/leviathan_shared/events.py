@@ -57,7 +57,7 @@ ATTEMPT_TYPES: Final = frozenset(
 
 
 class FailureReason(StrEnum):
-    """Reason codes carried by ``attempt.failed``; the README explains each."""
+    """Reason codes carried by ``attempt.failed``; docs/reference/reason-codes.md explains each."""
 
     SCOPE_VIOLATION = "scope_violation"
     NO_CHANGES = "no_changes"

@@ -1,4 +1,4 @@
-"""One select cycle for one target (DESIGN.md section 1).
+"""One select cycle for one target (docs/scheduler.md, "How a tick runs").
 
 lock -> reconcile -> gather facts -> decide() -> reserve slots and a fence ->
 post attempt.created -> send the dispatch message -> post scheduler.cycle.

@@ -88,7 +88,7 @@ def build_job(
     image: str | None = None,
     control_plane_url: str,
 ) -> client.V1Job:
-    """The ``leviathan-worker-<attempt>`` Job for one attempt (DESIGN.md section 3)."""
+    """The ``leviathan-worker-<attempt>`` Job of one attempt; docs/dispatcher.md describes it."""
     if message.target_id != config.target_id:
         raise ValueError(
             f"message for target {message.target_id!r} given the config of {config.target_id!r}"
