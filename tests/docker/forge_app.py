@@ -54,13 +54,28 @@ def branch_files(bare: Path, base: str, head: str) -> list[dict[str, Any]]:
     return files
 
 
-class PushAwareFake(GitHubFake):
-    """The GitHub fake, told about pushed branches by reading the bare repositories."""
+def _git(bare: Path, *args: str) -> bool:
+    return subprocess.run(["git", *args], cwd=bare, capture_output=True).returncode == 0
 
-    def __init__(self, root: Path, token: str) -> None:
-        # Not strict: the schema check needs the test tree's fixtures and jsonschema.
-        super().__init__(prefix=API_PREFIX, token=token, strict=False)
+
+class PushAwareFake(GitHubFake):
+    """The GitHub fake, told about pushed branches by reading the bare repositories.
+
+    Deleting a branch through the API deletes it in the bare repository too, as
+    on GitHub. ``strict``: off by default, as the schema check needs the test
+    tree's fixtures and jsonschema, which the container does not have.
+    """
+
+    def __init__(self, root: Path, token: str, *, strict: bool = False) -> None:
+        super().__init__(prefix=API_PREFIX, token=token, strict=strict)
         self.root = root
+
+    def delete_branch(self, repo: str, branch: str) -> bool:
+        bare, ref = self.root / f"{repo}.git", f"refs/heads/{branch}"
+        in_git = bare.is_dir() and _git(bare, "rev-parse", "--verify", "--quiet", ref)
+        if in_git:
+            _git(bare, "update-ref", "-d", ref)
+        return super().delete_branch(repo, branch) or in_git
 
     async def _create_pull(self, request: Request, o: str, r: str) -> Response:
         payload = await self._payload(request, "")  # Starlette caches the body for the parent
@@ -70,7 +85,9 @@ class PushAwareFake(GitHubFake):
         base = str(payload.get("base", ""))
         bare = self.root / o / f"{r}.git"
         known = self.repos.get(f"{o}/{r}", {})
-        if bare.is_dir() and head and head not in known:
+        names = (head, base)
+        plain = all(isinstance(n, str) and n and not n.startswith("-") for n in names)
+        if bare.is_dir() and plain and head not in known:
             # No such branch: the parent answers GitHub's 422.
             with contextlib.suppress(subprocess.CalledProcessError):
                 self.push_branch(f"{o}/{r}", head, branch_files(bare, base, head))
@@ -80,8 +97,8 @@ class PushAwareFake(GitHubFake):
 class ForgeApp:
     """Route ``/api/v3/...`` to the REST fake and everything else to git."""
 
-    def __init__(self, root: Path, token: str, repos: list[str]) -> None:
-        self.api = PushAwareFake(root, token)
+    def __init__(self, root: Path, token: str, repos: list[str], *, strict: bool = False) -> None:
+        self.api = PushAwareFake(root, token, strict=strict)
         for repo in repos:
             self.api.add_repo(repo)
         self.git = GitHttpServer(root, token)

@@ -518,6 +518,15 @@ class GitHubFake:
     def _delete_ref(self, request: Request, o: str, r: str, branch: str) -> Response:
         def run() -> Response:
             repo = self._repo(o, r, write="contents=write")
+            if branch == "main":  # the default branch (repo_json's)
+                raise GitHubError(
+                    422,
+                    {
+                        "message": "Cannot delete the default branch",
+                        "documentation_url": DOCS_DELETE_REF,
+                        "status": "422",
+                    },
+                )
             if not self.delete_branch(repo, branch):
                 body = {"message": "Reference does not exist", "documentation_url": DOCS_DELETE_REF}
                 raise GitHubError(422, {**body, "status": "422"})
