@@ -6,6 +6,13 @@ bodies and metadata the API server returns, so ``kubernetes.client`` talks to
 it unchanged. Tests play the Job controller through the hooks
 (``start_job``, ``finish_job``, ``set_job_status``) and inspect ``requests``.
 
+Strict by default: every object it stores or serves (Jobs and their status,
+Pods, lists, Status bodies) is held to the Kubernetes OpenAPI schema
+(``k8s_objects.schema_problems``). A hook that would store an invalid object
+raises SchemaViolation in the test; an answer that would be invalid is
+served as a 500 instead, recorded in ``violations``, and leaving the fake's
+``with`` block fails the test that got it.
+
     with KubernetesFake() as k8s:
         api = k8s.batch_api()
 """
@@ -25,6 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from kubernetes import client
 
+from tests.support.k8s_objects import SchemaViolation, require_schema_valid
 from tests.support.servers import UvicornThread
 
 Obj = dict[str, Any]
@@ -45,12 +53,6 @@ def status_body(code: int, reason: str, message: str, name: str = "", kind: str 
         "details": {"name": name, "group": "batch" if kind == "jobs" else "", "kind": kind},
         "code": code,
     }
-
-
-def status_response(
-    code: int, reason: str, message: str, name: str = "", kind: str = "jobs"
-) -> JSONResponse:
-    return JSONResponse(status_body(code, reason, message, name, kind), status_code=code)
 
 
 def selector_matches(labels: dict[str, str], selector: str | None) -> bool:
@@ -85,8 +87,10 @@ class RecordedRequest:
 class KubernetesFake:
     """State, hooks and the ASGI app; a context manager serving it with uvicorn."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
+    def __init__(self, *, strict: bool = True) -> None:
+        self.strict = strict
+        self.violations: list[str] = []
+        self.lock = threading.RLock()  # answers taken under it may record a violation
         self.jobs: dict[tuple[str, str], Obj] = {}
         self.pods: dict[tuple[str, str], Obj] = {}
         self.logs: dict[tuple[str, str], str] = {}
@@ -101,9 +105,14 @@ class KubernetesFake:
         self.server = UvicornThread(self.app).__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         if self.server is not None:
-            self.server.__exit__(*exc)
+            self.server.__exit__(kind, *exc)
+        if self.violations and kind is None:
+            raise SchemaViolation(
+                "the Kubernetes fake served objects that are not schema-valid:\n"
+                + "\n".join(self.violations)
+            )
 
     @property
     def url(self) -> str:
@@ -149,17 +158,18 @@ class KubernetesFake:
     def set_job_status(self, namespace: str, name: str, **status: Any) -> None:
         """Merge raw ``status`` fields (active, succeeded, failed, conditions, ...)."""
         with self.lock:
-            job = self.jobs[(namespace, name)]
+            job = copy.deepcopy(self.jobs[(namespace, name)])
             job["status"].update(status)
             job["metadata"]["resourceVersion"] = str(next(self._rv))
+            self._store_job(namespace, job, "set_job_status")
 
     def start_job(self, namespace: str, name: str, log: str = "") -> str:
         """Play the Job controller: one Running pod, ``active: 1``; returns the pod name."""
         with self.lock:
-            job = self.jobs[(namespace, name)]
+            job = copy.deepcopy(self.jobs[(namespace, name)])
             pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
             labels = dict(job["spec"]["template"]["metadata"].get("labels") or {})
-            self.pods[(namespace, pod_name)] = {
+            pod = {
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": {
@@ -173,8 +183,11 @@ class KubernetesFake:
                 "spec": copy.deepcopy(job["spec"]["template"]["spec"]),
                 "status": {"phase": "Running", "startTime": now()},
             }
-            self.logs[(namespace, pod_name)] = log
+            self._check(pod, "start_job")
             job["status"].update({"active": 1, "startTime": now()})
+            self._store_job(namespace, job, "start_job")
+            self.pods[(namespace, pod_name)] = pod
+            self.logs[(namespace, pod_name)] = log
         return pod_name
 
     def finish_job(
@@ -192,14 +205,40 @@ class KubernetesFake:
             "lastTransitionTime": now(),
         }
         with self.lock:
-            job = self.jobs[(namespace, name)]
+            job = copy.deepcopy(self.jobs[(namespace, name)])
             job["status"].pop("active", None)
             job["status"]["succeeded" if succeeded else "failed"] = 1
             job["status"]["conditions"] = [condition]
             if succeeded:
                 job["status"]["completionTime"] = now()
+            self._store_job(namespace, job, "finish_job")
             for pod in self._pods_of(namespace, name):
                 pod["status"]["phase"] = "Succeeded" if succeeded else "Failed"
+
+    # -- schema ------------------------------------------------------------------------
+    def _check(self, obj: Obj, where: str) -> None:
+        if self.strict:
+            require_schema_valid(obj, where)
+
+    def _store_job(self, namespace: str, job: Obj, where: str) -> None:
+        """Store ``job`` (the lock held) if it is schema-valid; else raise SchemaViolation."""
+        self._check(job, where)
+        self.jobs[(namespace, job["metadata"]["name"])] = job
+
+    def _answer(self, body: Obj, status_code: int = 200, where: str = "answer") -> Response:
+        """``body`` as JSON if it is schema-valid; else a 500, recorded in ``violations``."""
+        try:
+            self._check(body, where)
+        except SchemaViolation as exc:
+            with self.lock:
+                self.violations.append(str(exc))
+            return PlainTextResponse(f"the fake's answer is not schema-valid: {exc}", 500)
+        return JSONResponse(body, status_code=status_code)
+
+    def _status(
+        self, code: int, reason: str, message: str, name: str = "", kind: str = "jobs"
+    ) -> Response:
+        return self._answer(status_body(code, reason, message, name, kind), code, "Status")
 
     # -- internals -------------------------------------------------------------------
     def _pods_of(self, namespace: str, job_name: str) -> list[Obj]:
@@ -218,7 +257,7 @@ class KubernetesFake:
                 if method in (None, request.method):
                     del self.injected[index]
                     reason = {403: "Forbidden", 422: "Invalid", 429: "TooManyRequests"}
-                    return status_response(
+                    return self._status(
                         status, reason.get(status, "InternalError"), f"injected {status}"
                     )
         return None
@@ -227,11 +266,11 @@ class KubernetesFake:
         meta = body.get("metadata") or {}
         name = meta.get("name")
         if not name or not isinstance(body.get("spec"), dict):
-            return status_response(
+            return self._status(
                 422, "Invalid", "Job is invalid: metadata.name and spec are required", name or ""
             )
         if meta.get("namespace", namespace) != namespace:
-            return status_response(
+            return self._status(
                 400,
                 "BadRequest",
                 "the namespace of the provided object "
@@ -240,10 +279,11 @@ class KubernetesFake:
             )
         with self.lock:
             if (namespace, name) in self.jobs:
-                return status_response(
+                return self._status(
                     409, "AlreadyExists", f'jobs.batch "{name}" already exists', name
                 )
-            job = copy.deepcopy(body)
+            # The server answers with the kind and version of the path, whatever the body said.
+            job = {"apiVersion": "batch/v1", "kind": "Job", **copy.deepcopy(body)}
             uid = str(uuid.uuid4())
             job["metadata"].update(
                 {
@@ -266,13 +306,19 @@ class KubernetesFake:
                 "selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
             )
             job["status"] = {}
-            self.jobs[(namespace, name)] = job
-            return JSONResponse(copy.deepcopy(job), status_code=201)
+            try:
+                self._store_job(namespace, job, "create")
+            except SchemaViolation as exc:
+                # The API server refuses what its schema does not allow; so does the fake,
+                # and the test that sent it fails when it leaves the fake.
+                self.violations.append(str(exc))
+                return self._status(422, "Invalid", f"Job is invalid: {exc}", name)
+            return self._answer(copy.deepcopy(job), 201, "create")
 
     def _list(self, items: list[Obj], kind: str, query: dict[str, str]) -> Response:
         selector = query.get("labelSelector")
         if selector and "(" in selector:
-            return status_response(
+            return self._status(
                 400, "BadRequest", "set-based selectors are not supported by this fake"
             )
         chosen = sorted(
@@ -292,14 +338,17 @@ class KubernetesFake:
         if token:
             meta["continue"] = token
         api_version = "batch/v1" if kind == "JobList" else "v1"
-        return JSONResponse(
-            {
-                "apiVersion": api_version,
-                "kind": kind,
-                "metadata": meta,
-                "items": copy.deepcopy(chosen),
-            }
-        )
+        body = {
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": meta,
+            # The server leaves kind and apiVersion out of a list's items.
+            "items": [
+                {k: v for k, v in copy.deepcopy(i).items() if k not in ("apiVersion", "kind")}
+                for i in chosen
+            ],
+        }
+        return self._answer(body, where=f"list {kind}")
 
     def _build_app(self) -> FastAPI:
         app = FastAPI()
@@ -327,10 +376,10 @@ class KubernetesFake:
             injected = self._record(request, None)
             found = self.job(namespace, name)
             if injected or found is None:
-                return injected or status_response(
+                return injected or self._status(
                     404, "NotFound", f'jobs.batch "{name}" not found', name
                 )
-            return JSONResponse(found)
+            return self._answer(found, where="read")
 
         @app.delete(jobs + "/{name}")
         async def delete(namespace: str, name: str, request: Request) -> Response:
@@ -341,7 +390,7 @@ class KubernetesFake:
             with self.lock:
                 job = self.jobs.pop((namespace, name), None)
                 if job is None:
-                    return status_response(404, "NotFound", f'jobs.batch "{name}" not found', name)
+                    return self._status(404, "NotFound", f'jobs.batch "{name}" not found', name)
                 # The REST default for batch/v1 Jobs is to orphan the pods.
                 policy = request.query_params.get("propagationPolicy") or (body or {}).get(
                     "propagationPolicy", "Orphan"
@@ -355,15 +404,14 @@ class KubernetesFake:
                 "kind": "jobs",
                 "uid": job["metadata"]["uid"],
             }
-            return JSONResponse(
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Success",
-                    "details": details,
-                }
-            )
+            body = {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": details,
+            }
+            return self._answer(body, where="delete")
 
         @app.get("/api/v1/namespaces/{namespace}/pods")
         async def list_pods(namespace: str, request: Request) -> Response:
@@ -379,7 +427,7 @@ class KubernetesFake:
             with self.lock:
                 log = self.logs.get((namespace, name))
             if injected or log is None:
-                return injected or status_response(
+                return injected or self._status(
                     404, "NotFound", f'pods "{name}" not found', name, kind="pods"
                 )
             return PlainTextResponse(log)

@@ -1,22 +1,86 @@
 """Read rendered Kubernetes objects: find them, walk their pod specs, judge their security.
 
 Shared by the manifest tests and any test that checks a Job spec built in code,
-so both hold pods to the same rules.
+so both hold pods to the same rules; ``schema_problems`` holds any object
+(those the Kubernetes fake stores and serves too) to the API's OpenAPI schemas,
+offline, as the ``kubernetes-validate`` package ships them.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
+import kubernetes_validate
 import pytest
 import yaml
+from referencing import Registry, Resource
 
 Obj = dict[str, Any]
+K8S_VERSION: str = kubernetes_validate.latest_version()
+
+
+class SchemaViolation(AssertionError):
+    """An object that the Kubernetes API's schema does not allow."""
+
+
+@functools.cache
+def _schema_dir() -> Any:
+    """The strict schemas (no unknown fields) of the newest Kubernetes version shipped."""
+    schemas = resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
+    return schemas.joinpath(f"v{K8S_VERSION}-local-strict")
+
+
+@functools.cache
+def _definitions() -> Registry[Any]:
+    text = _schema_dir().joinpath("_definitions.json").read_text()
+    return Resource.from_contents(json.loads(text)) @ Registry()
+
+
+@functools.cache
+def _validator(kind: str, api_version: str) -> jsonschema.Draft202012Validator:
+    """The validator of one kind, found as kubernetes-validate names its files.
+
+    ``Status`` is served as ``v1`` but its schema is ``meta/v1``'s, hence the second name.
+    """
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    for name in (f"{kind.lower()}-{api}.json", f"{kind.lower()}-meta-{api}.json"):
+        path = _schema_dir().joinpath(name)
+        if path.is_file():
+            schema = json.loads(path.read_text())
+            registry = Resource.from_contents(schema) @ _definitions()
+            return jsonschema.Draft202012Validator(schema, registry=registry)
+    raise SchemaViolation(f"no Kubernetes {K8S_VERSION} schema for {api_version} {kind}")
+
+
+def schema_problems(obj: Obj) -> list[str]:
+    """Why ``obj`` is not a valid object of its kind (empty when it is)."""
+    if not isinstance(obj.get("kind"), str) or not isinstance(obj.get("apiVersion"), str):
+        return ["kind and apiVersion must be strings"]
+    validator = _validator(obj["kind"], obj["apiVersion"])
+    return sorted(
+        f"{'.'.join(str(p) for p in error.absolute_path) or '(object)'}: {error.message}"
+        for error in validator.iter_errors(obj)
+    )
+
+
+def require_schema_valid(obj: Obj, where: str) -> None:
+    """Raise SchemaViolation naming ``where`` when ``obj`` breaks its kind's schema."""
+    problems = schema_problems(obj)
+    if problems:
+        name = (obj.get("metadata") or {}).get("name") or ""
+        raise SchemaViolation(
+            f"{where}: {obj.get('kind')} {name} is not schema-valid: " + "; ".join(problems)
+        )
 
 
 def kubectl() -> str | None:
