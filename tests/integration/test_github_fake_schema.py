@@ -274,6 +274,9 @@ def test_raw_answers_and_refusals_are_checked(fake: GitHubFake, http: httpx.Clie
     refusal(http.get(f"{CREATE}/99"), 404)
     refusal(http.delete(f"/repos/{REPO}/git/refs/heads/nope"), 422)
     refusal(http.get(CREATE, headers={"Authorization": "token wrong"}), 401)
+    anonymous = http.build_request("GET", CREATE)
+    del anonymous.headers["Authorization"]
+    assert refusal(http.send(anonymous), 401)["message"] == "Requires authentication"
     fake.set_access(REPO, "read")
     refusal(http.patch(f"{CREATE}/1", json={"title": "x"}), 403)
     refusal(http.delete(f"/repos/{REPO}/git/refs/heads/agent/t-1"), 403)

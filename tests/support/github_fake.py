@@ -77,6 +77,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from tests.support.github_shapes import (
+    DOCS,
     DOCS_CREATE_PULL,
     DOCS_DELETE_REF,
     DOCS_UPDATE_PULL,
@@ -294,7 +295,8 @@ class GitHubFake:
             return None
         header = request.headers.get("authorization")
         if header is None:
-            return GitHubError(401, {"message": "Requires authentication"})
+            body = {"message": "Requires authentication", "documentation_url": DOCS}
+            return GitHubError(401, {**body, "status": "401"})
         scheme, _, value = header.partition(" ")
         if scheme.lower() not in ("token", "bearer") or value != self.token:
             return fault_error("bad_credentials", 401, self.retry_after)
