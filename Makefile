@@ -17,7 +17,7 @@ $(BIN)/leviathan: uv.lock pyproject.toml */pyproject.toml services/*/pyproject.t
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/src services/scheduler/src services/worker-dispatch/src services/worker/src services/control-plane/src scripts
+	$(BIN)/mypy core/src adapters/src services/scheduler/src services/worker-dispatch/src services/worker/src services/control-plane/src scripts
 	$(BIN)/lint-imports
 
 unit: install

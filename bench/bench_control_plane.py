@@ -33,10 +33,10 @@ from tests.support.servers import free_port, wait_for_port
 
 from bench.rows import row
 from leviathan_control_plane.app import create_app, freeze_startup_heap
-from leviathan_control_plane.database import make_engine, migrate
+from leviathan_control_plane.log.database import make_engine, migrate
+from leviathan_control_plane.log.store import EventStore
 from leviathan_control_plane.settings import ControlPlaneSettings
-from leviathan_control_plane.store import EventStore
-from leviathan_shared.events import Event, EventType, new_event
+from leviathan_core.events import Event, EventType, new_event
 
 TOKEN = "bench-token"
 BATCH = 1000

@@ -24,10 +24,10 @@ from tests.support.gitrepo import commit_files, make_big_repo, make_target_repo
 from tests.support.servers import UvicornThread
 
 from bench.rows import row
-from leviathan_shared.backlog_source import BacklogSource
-from leviathan_shared.config import AutonomyConfig, Settings
-from leviathan_shared.forge.github import GitHubForge
-from leviathan_shared.forge.local import LocalForge
+from leviathan_adapters.backlog_source import BacklogSource
+from leviathan_adapters.forge.github import GitHubForge
+from leviathan_adapters.forge.local import LocalForge
+from leviathan_core.config import AutonomyConfig, Settings
 
 REPO = "bench/site"
 OPEN_PRS = 500

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.rows import row
-from leviathan_shared.backlog import Backlog, parse_backlog, parse_task
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.guardrails import Facts, decide
+from leviathan_core.backlog import Backlog, parse_backlog, parse_task
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.guardrails import Facts, decide
 
 CONFIG = AutonomyConfig(target_id="bench", target_repo_url="https://github.com/o/r.git")
 

@@ -30,20 +30,19 @@ from tests.support.scheduler_fakes import FakeControlPlane
 from tests.support.servers import RedisServer
 
 from bench.rows import row
-from leviathan_dispatch.job_spec import build_job
+from leviathan_adapters import slots
+from leviathan_adapters.forge.local import LocalForge
+from leviathan_core.backlog import parse_backlog
+from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.constants import QUEUE_DISPATCH
+from leviathan_core.events import EventType, new_event
+from leviathan_core.guardrails import Facts, decide
+from leviathan_core.messages import DispatchMessage
+from leviathan_dispatch.executors.kubernetes import KubernetesExecutor
 from leviathan_scheduler.celery_app import create_app
 from leviathan_scheduler.cycle import run_cycle
 from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.runtime import backlog_reader
-from leviathan_shared import slots
-from leviathan_shared.backlog import parse_backlog
-from leviathan_shared.config import AutonomyConfig, Settings
-from leviathan_shared.constants import QUEUE_DISPATCH
-from leviathan_shared.events import EventType, new_event
-from leviathan_shared.executors.kubernetes import KubernetesExecutor
-from leviathan_shared.forge.local import LocalForge
-from leviathan_shared.guardrails import Facts, decide
-from leviathan_shared.messages import DispatchMessage
 
 TASKS = 10_000
 CYCLES = 30
@@ -113,7 +112,7 @@ def make_deps(tmp: Path, redis_url: str, backlog: str, **extra: Any) -> tuple[An
         control_plane=FakeControlPlane("bench"),
         forge=LocalForge(repo, tmp / "forge"),
         backlog=backlog_reader(config, settings),
-        executor=None,
+        runs=None,
         send_task=None,
         out=lambda _: None,
     )
@@ -162,7 +161,8 @@ def tick_rows(tmp: Path, redis_url: str) -> list[dict[str, Any]]:
         executor = KubernetesExecutor(
             config.worker_namespace,
             k8s.batch_api(),
-            job_builder=lambda m: build_job(config, m, control_plane_url="http://cp:8000"),
+            config,
+            control_plane_url="http://cp:8000",
         )
         for n in range(CYCLES + 1):  # the first round opens the connections
             started = time.perf_counter()

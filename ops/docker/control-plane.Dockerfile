@@ -19,13 +19,15 @@ WORKDIR /src
 # Every workspace member's pyproject.toml is needed for uv to read the workspace;
 # copying them before the sources keeps the dependency layer cached across code edits.
 COPY uv.lock pyproject.toml ./
-COPY shared/pyproject.toml shared/
+COPY core/pyproject.toml core/
+COPY adapters/pyproject.toml adapters/
 COPY services/scheduler/pyproject.toml services/scheduler/
 COPY services/worker-dispatch/pyproject.toml services/worker-dispatch/
 COPY services/worker/pyproject.toml services/worker/
 COPY services/control-plane/pyproject.toml services/control-plane/
 RUN uv sync --frozen --no-dev --package leviathan-control-plane --no-install-workspace
-COPY shared/src shared/src
+COPY core/src core/src
+COPY adapters/src adapters/src
 COPY services/control-plane/src services/control-plane/src
 RUN uv sync --frozen --no-dev --package leviathan-control-plane --no-editable
 

@@ -21,7 +21,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
 COPY uv.lock pyproject.toml ./
-COPY shared/pyproject.toml shared/
+COPY core/pyproject.toml core/
+COPY adapters/pyproject.toml adapters/
 COPY services/scheduler/pyproject.toml services/scheduler/
 COPY services/worker-dispatch/pyproject.toml services/worker-dispatch/
 COPY services/worker/pyproject.toml services/worker/
@@ -29,14 +30,16 @@ COPY services/control-plane/pyproject.toml services/control-plane/
 
 FROM build-base AS build
 RUN uv sync --frozen --no-dev --package leviathan-dispatch --no-install-workspace
-COPY shared/src shared/src
+COPY core/src core/src
+COPY adapters/src adapters/src
 COPY services/worker-dispatch/src services/worker-dispatch/src
 RUN uv sync --frozen --no-dev --package leviathan-dispatch --no-editable
 
 FROM build-base AS build-local
 RUN uv sync --frozen --no-dev --package leviathan-dispatch --package leviathan-worker \
        --no-install-workspace
-COPY shared/src shared/src
+COPY core/src core/src
+COPY adapters/src adapters/src
 COPY services/worker-dispatch/src services/worker-dispatch/src
 COPY services/worker/src services/worker/src
 RUN uv sync --frozen --no-dev --package leviathan-dispatch --package leviathan-worker \

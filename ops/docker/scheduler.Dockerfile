@@ -20,7 +20,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
 COPY uv.lock pyproject.toml ./
-COPY shared/pyproject.toml shared/
+COPY core/pyproject.toml core/
+COPY adapters/pyproject.toml adapters/
 COPY services/scheduler/pyproject.toml services/scheduler/
 COPY services/worker-dispatch/pyproject.toml services/worker-dispatch/
 COPY services/worker/pyproject.toml services/worker/
@@ -31,7 +32,8 @@ RUN uv sync --frozen --no-dev --package leviathan-scheduler --no-install-workspa
 RUN uv export --frozen --all-packages --all-groups --no-hashes --no-emit-workspace \
        --no-header --quiet -o /tmp/constraints.txt \
     && uv pip install --python /app/.venv/bin/python --constraint /tmp/constraints.txt flower
-COPY shared/src shared/src
+COPY core/src core/src
+COPY adapters/src adapters/src
 COPY services/scheduler/src services/scheduler/src
 RUN uv sync --frozen --no-dev --package leviathan-scheduler --no-editable --inexact
 

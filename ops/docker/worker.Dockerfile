@@ -17,13 +17,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
 COPY uv.lock pyproject.toml ./
-COPY shared/pyproject.toml shared/
+COPY core/pyproject.toml core/
+COPY adapters/pyproject.toml adapters/
 COPY services/scheduler/pyproject.toml services/scheduler/
 COPY services/worker-dispatch/pyproject.toml services/worker-dispatch/
 COPY services/worker/pyproject.toml services/worker/
 COPY services/control-plane/pyproject.toml services/control-plane/
 RUN uv sync --frozen --no-dev --package leviathan-worker --no-install-workspace
-COPY shared/src shared/src
+COPY core/src core/src
+COPY adapters/src adapters/src
 COPY services/worker/src services/worker/src
 RUN uv sync --frozen --no-dev --package leviathan-worker --no-editable
 

@@ -74,7 +74,7 @@ def test_image_runs_its_entry_points(engine: Engine, tag: str) -> None:
     assert report["failed"] == [], failures
     helps = {c.removesuffix(" --help") for c in report["checked"] if c.endswith(" --help")}
     assert SCRIPTS[tag] <= helps, f"{tag}: scripts checked {sorted(helps)}"
-    assert any(c.startswith("import leviathan_shared") for c in report["checked"])
+    assert any(c.startswith("import leviathan_core") for c in report["checked"])
 
 
 @pytest.mark.parametrize("tag", [image.tag for image in IMAGES])

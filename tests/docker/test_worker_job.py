@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_dispatch.job_spec import build_job
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import (
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import (
     SECRET_CONTROL_PLANE,
     SECRET_CONTROL_PLANE_KEY,
     SECRET_GITHUB,
     SECRET_GITHUB_KEY,
 )
-from leviathan_shared.events import EventType, new_event
-from leviathan_shared.messages import DispatchMessage
+from leviathan_core.events import EventType, new_event
+from leviathan_core.messages import DispatchMessage
+from leviathan_dispatch.job_spec import build_job
 from tests.docker.conftest import JOB_REPO
 from tests.docker.engine import Engine
 from tests.docker.pod_runner import ContainerRun, PodRunner

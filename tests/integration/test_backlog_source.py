@@ -13,14 +13,14 @@ from tests.support.git_http import GitHttpServer
 from tests.support.gitrepo import commit_files, git, make_target_repo
 from tests.support.servers import UvicornThread
 
-from leviathan_shared.backlog_source import (
+from leviathan_adapters.backlog_source import (
     BacklogMissing,
     BacklogSnapshot,
     BacklogSource,
     BacklogUnavailable,
 )
-from leviathan_shared.config import AutonomyConfig, Settings
-from leviathan_shared.git_auth import basic_auth_header, git_env
+from leviathan_adapters.git_auth import basic_auth_header, git_env
+from leviathan_core.config import AutonomyConfig, Settings
 
 BACKLOG = "tasks:\n  - id: one\n    title: One\n"
 TOKEN = "ghp_backlog_source_token"

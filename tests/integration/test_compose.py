@@ -29,7 +29,7 @@ from tests.support.compose_stack import (
     start_order,
 )
 
-from leviathan_shared.config import Settings, load_config
+from leviathan_core.config import Settings, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"

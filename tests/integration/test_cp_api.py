@@ -19,7 +19,7 @@ from sqlalchemy import text
 from tests.support.control_plane import ControlPlane, running_control_plane
 from tests.support.postgres import require_postgres, throwaway_database
 
-from leviathan_control_plane.database import make_engine
+from leviathan_control_plane.log.database import make_engine
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

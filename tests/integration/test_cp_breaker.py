@@ -15,12 +15,12 @@ import httpx
 import pytest
 from tests.support.control_plane import ControlPlane, running_control_plane
 
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_core.backlog import parse_backlog
+from leviathan_core.config import AutonomyConfig, load_configs
+from leviathan_core.events import EventType, new_event
+from leviathan_core.guardrails import decide
 from leviathan_scheduler.facts import breaker_is_open, combine
-from leviathan_shared.backlog import parse_backlog
-from leviathan_shared.config import AutonomyConfig, load_configs
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.events import EventType, new_event
-from leviathan_shared.guardrails import decide
 
 TARGET = "target_id: radix\ntarget_repo_url: https://github.com/acme/radix\n"
 BACKLOG = "tasks:\n  - id: t1\n    title: T\n    ready: true\n    allowed_paths: [docs/a.md]\n"

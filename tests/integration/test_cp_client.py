@@ -11,12 +11,12 @@ import pytest
 from tests.support.control_plane import TEST_TOKEN, running_control_plane
 from tests.support.servers import free_port
 
-from leviathan_shared.control_plane_client import (
+from leviathan_adapters.control_plane_client import (
     ControlPlaneClient,
     ControlPlaneRejected,
     ControlPlaneUnavailable,
 )
-from leviathan_shared.events import Event, EventType, new_event
+from leviathan_core.events import Event, EventType, new_event
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ import pytest
 from tests.support.control_plane import ControlPlane, running_control_plane
 from tests.support.postgres import require_postgres, throwaway_database
 
-from leviathan_shared.events import Event, EventType, new_event
+from leviathan_core.events import Event, EventType, new_event
 
 WRITERS = 8
 BATCHES = 6

@@ -12,7 +12,7 @@ import pytest
 from tests.support.control_plane import ControlPlaneProcess
 from tests.support.postgres import require_postgres, throwaway_database
 
-from leviathan_shared.events import EventType, new_event
+from leviathan_core.events import EventType, new_event
 
 BATCH = 400
 T0 = datetime(2026, 4, 1, tzinfo=UTC)

@@ -18,9 +18,9 @@ from sqlalchemy import text
 from tests.support.control_plane import ControlPlane, running_control_plane
 from tests.support.postgres import require_postgres, throwaway_database
 
-from leviathan_control_plane.database import make_engine
-from leviathan_control_plane.store import EventStore
-from leviathan_shared.events import EventType, new_event
+from leviathan_control_plane.log.database import make_engine
+from leviathan_control_plane.log.store import EventStore
+from leviathan_core.events import EventType, new_event
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

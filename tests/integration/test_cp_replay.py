@@ -14,7 +14,7 @@ import pytest
 from tests.support.control_plane import ControlPlane, running_control_plane
 from tests.support.postgres import require_postgres, throwaway_database
 
-from leviathan_shared.events import Event, EventType, new_event
+from leviathan_core.events import Event, EventType, new_event
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TARGETS = ["alpha", "beta", "gamma"]

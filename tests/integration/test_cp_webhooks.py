@@ -19,7 +19,7 @@ from tests.support.control_plane import running_control_plane
 
 from leviathan_control_plane.app import create_app
 from leviathan_control_plane.settings import ControlPlaneSettings, SettingsError
-from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_SELECT_CYCLE, webhook_delivery_key
+from leviathan_core.constants import QUEUE_SCHEDULER, TASK_SELECT_CYCLE, webhook_delivery_key
 
 SECRET = "webhook-secret"
 TARGET = "target_id: radix\ntarget_repo_url: https://github.com/acme/radix.git\n"

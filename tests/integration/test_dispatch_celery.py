@@ -21,12 +21,12 @@ from tests.support.k8s_fake import KubernetesFake
 from tests.support.messages import dispatch_message, wire
 from tests.support.servers import RedisServer, UvicornThread, wait_for
 
-from leviathan_shared.celery_config import celery_settings
-from leviathan_shared.constants import QUEUE_DISPATCH, TASK_START_ATTEMPT
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.events import Event
-from leviathan_shared.executors.naming import job_name
-from leviathan_shared.messages import DispatchMessage
+from leviathan_adapters.celery_config import celery_settings
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_core.constants import QUEUE_DISPATCH, TASK_START_ATTEMPT
+from leviathan_core.events import Event
+from leviathan_core.job_naming import job_name
+from leviathan_core.messages import DispatchMessage
 
 control_plane_app = pytest.importorskip("leviathan_control_plane.app")
 control_plane_settings = pytest.importorskip("leviathan_control_plane.settings")

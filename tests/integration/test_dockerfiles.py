@@ -220,7 +220,7 @@ def test_build_context_holds_the_sources_and_nothing_secret() -> None:
         "tests/conftest.py",
         ".leviathan-run/env",
         "control-plane.db",
-        "shared/src/x/__pycache__/a.pyc",
+        "core/src/x/__pycache__/a.pyc",
         "ops/autonomy/dev.yaml",
         "services/worker/.env",
     ):
@@ -250,7 +250,7 @@ def test_every_top_level_entry_is_copied_or_excluded() -> None:
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
-    copied = {"uv.lock", "pyproject.toml", "shared", "services"}
+    copied = {"uv.lock", "pyproject.toml", "core", "adapters", "services"}
     for top in sorted({path.split("/")[0] for path in tracked}):
         assert top in copied or dockerignore_excludes(top, patterns), (
             f"{top} enters the build context: exclude it in .dockerignore"

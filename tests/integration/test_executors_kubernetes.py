@@ -12,15 +12,13 @@ from tests.support.k8s_fake import KubernetesFake
 from tests.support.messages import dispatch_message
 from tests.support.servers import free_port
 
-from leviathan_dispatch.job_spec import build_job
-from leviathan_shared.config import AutonomyConfig, Settings
-from leviathan_shared.executors import kubernetes as k8s_executor
-from leviathan_shared.executors.base import ExecutorUnavailable
-from leviathan_shared.executors.contract import ExecutorRejected
-from leviathan_shared.executors.factory import make_executor
-from leviathan_shared.executors.kubernetes import KubernetesExecutor, load_batch_api
-from leviathan_shared.executors.naming import job_name
-from leviathan_shared.messages import DispatchMessage
+from leviathan_adapters.runs import kubernetes as k8s_executor
+from leviathan_adapters.runs.kubernetes import KubernetesRuns, load_batch_api
+from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.job_naming import job_name
+from leviathan_core.runs import ExecutorRejected, ExecutorUnavailable
+from leviathan_dispatch.executors.factory import make_executor
+from leviathan_dispatch.executors.kubernetes import KubernetesExecutor
 
 NS = "leviathan"
 
@@ -29,9 +27,8 @@ def config_for(target_id: str) -> AutonomyConfig:
     return AutonomyConfig(target_id=target_id, target_repo_url="file:///srv/repo.git")
 
 
-def builder(message: DispatchMessage) -> client.V1Job:
-    config = config_for(message.target_id)
-    return build_job(config, message, control_plane_url="http://cp:8000")
+def executor_on(api: client.BatchV1Api, target_id: str = "radix") -> KubernetesExecutor:
+    return KubernetesExecutor(NS, api, config_for(target_id), control_plane_url="http://cp:8000")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +39,7 @@ def fake() -> Iterator[KubernetesFake]:
 
 @pytest.fixture
 def executor(fake: KubernetesFake) -> KubernetesExecutor:
-    return KubernetesExecutor(NS, fake.batch_api(), job_builder=builder)
+    return executor_on(fake.batch_api())
 
 
 def test_start_creates_the_job_once(fake: KubernetesFake, executor: KubernetesExecutor) -> None:
@@ -126,12 +123,14 @@ def test_unknown_attempts_are_missing(executor: KubernetesExecutor) -> None:
 
 
 def test_list_attempt_jobs_pages_through_one_target(
-    fake: KubernetesFake, executor: KubernetesExecutor, monkeypatch: pytest.MonkeyPatch
+    fake: KubernetesFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(k8s_executor, "LIST_PAGE", 2)
+    executor = executor_on(fake.batch_api(), "listed")
     mine = [dispatch_message("listed", f"task-{n}") for n in range(5)]
-    for message in [*mine, dispatch_message("other-target")]:
+    for message in mine:
         executor.start(message)
+    executor_on(fake.batch_api(), "other-target").start(dispatch_message("other-target"))
     fake.start_job(NS, job_name(mine[0].attempt_id))
     found = {s.attempt_id: s.state for s in executor.list_attempt_jobs("listed")}
     assert set(found) == {m.attempt_id for m in mine}
@@ -175,16 +174,17 @@ def test_an_unreachable_api_is_unavailable() -> None:
     configuration.host = f"http://127.0.0.1:{free_port()}"
     configuration.retries = 0
     api = client.BatchV1Api(client.ApiClient(configuration))
-    executor = KubernetesExecutor(NS, api, job_builder=builder)
+    executor = executor_on(api)
     with pytest.raises(ExecutorUnavailable, match="unreachable"):
         executor.start(dispatch_message())
     with pytest.raises(ExecutorUnavailable, match="unreachable"):
         executor.status("attempt-x-00000000")
 
 
-def test_an_inspect_only_executor_refuses_to_start(fake: KubernetesFake) -> None:
-    with pytest.raises(RuntimeError, match="no job_builder"):
-        KubernetesExecutor(NS, fake.batch_api()).start(dispatch_message())
+def test_the_reconciler_side_can_only_inspect(fake: KubernetesFake) -> None:
+    runs = KubernetesRuns(NS, fake.batch_api())
+    assert not hasattr(runs, "start")
+    assert runs.status("attempt-x-00000000").state == "missing"
 
 
 @pytest.fixture
@@ -204,7 +204,7 @@ def test_load_batch_api_reads_the_kubeconfig(
     api = load_batch_api()
     assert api.api_client.configuration.host == fake.url
     config = config_for("radix")
-    executor = make_executor(config, Settings(_env_file=None), job_builder=builder)  # type: ignore[call-arg]
+    executor = make_executor(config, Settings(_env_file=None), control_plane_url="http://cp:8000")  # type: ignore[call-arg]
     assert isinstance(executor, KubernetesExecutor)
     assert executor.namespace == config.worker_namespace
     message = dispatch_message()

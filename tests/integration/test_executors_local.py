@@ -15,11 +15,13 @@ import pytest
 from tests.support.messages import dispatch_message
 from tests.support.servers import wait_for
 
-from leviathan_shared.config import AutonomyConfig, Settings
-from leviathan_shared.executors.contract import ExecutorRejected
-from leviathan_shared.executors.factory import make_executor
-from leviathan_shared.executors.local import LocalExecutor, process_start_time
-from leviathan_shared.messages import DispatchMessage
+from leviathan_adapters.runs.factory import make_run_inspector
+from leviathan_adapters.runs.local import LocalRuns, process_start_time
+from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.messages import DispatchMessage
+from leviathan_core.runs import ExecutorRejected
+from leviathan_dispatch.executors.factory import make_executor
+from leviathan_dispatch.executors.local import LocalExecutor
 
 STANDIN = """\
 #!{python}
@@ -141,8 +143,8 @@ def test_status_is_readable_from_another_process(executor: LocalExecutor, record
     wait_until(lambda: starts(records, message), "the worker to start")
     probe = (
         "import sys; from pathlib import Path; "
-        "from leviathan_shared.executors.local import LocalExecutor; "
-        "print(LocalExecutor(Path(sys.argv[1])).status(sys.argv[2]).state)"
+        "from leviathan_adapters.runs.local import LocalRuns; "
+        "print(LocalRuns(Path(sys.argv[1])).status(sys.argv[2]).state)"
     )
 
     def other_process_sees() -> str:
@@ -231,3 +233,18 @@ def test_the_factory_builds_a_local_executor_under_the_data_dir(tmp_path: Path) 
     assert executor.env["LEVIATHAN_CONTROL_PLANE_URL"] == "http://127.0.0.1:9"
     assert executor.env["LEVIATHAN_CONTROL_PLANE_TOKEN"] == "cp-token"
     assert executor.env["LEVIATHAN_CONFIG"] == str((tmp_path / "radix.yaml").resolve())
+
+
+def test_the_reconciler_reads_runs_where_the_dispatcher_starts_them(tmp_path: Path) -> None:
+    config = AutonomyConfig(
+        target_id="radix", target_repo_url="file:///srv/radix.git", executor="local"
+    )
+    settings = Settings(
+        config=str(tmp_path / "radix.yaml"),
+        data_dir=str(tmp_path / "data"),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    runs = make_run_inspector(config, settings)
+    assert isinstance(runs, LocalRuns)
+    assert not isinstance(runs, LocalExecutor)  # the reconciler side starts nothing
+    assert runs.run_dir == make_executor(config, settings).run_dir  # type: ignore[attr-defined]

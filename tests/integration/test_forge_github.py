@@ -9,8 +9,8 @@ from github import Auth, Github
 from tests.support.github_fake import GitHubFake, SwappableApp
 from tests.support.servers import UvicornThread
 
-from leviathan_shared.forge.base import ForgeRejected, ForgeUnavailable
-from leviathan_shared.forge.github import GitHubForge
+from leviathan_adapters.forge.base import ForgeRejected, ForgeUnavailable
+from leviathan_adapters.forge.github import GitHubForge
 
 TOKEN = "ghp_fake_token_for_tests"
 REPO = "acme/site"

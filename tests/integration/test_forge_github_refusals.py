@@ -20,14 +20,14 @@ from tests.support.github_shapes import MAX_BODY
 from tests.support.scheduler_fakes import make_world
 from tests.support.servers import UvicornThread
 
+from leviathan_adapters import slots
+from leviathan_adapters.forge.base import ForgeRejected, ForgeUnavailable
+from leviathan_adapters.forge.github import GitHubForge
+from leviathan_core.backlog import parse_task
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.events import EventType, new_event
 from leviathan_scheduler.cycle import run_cycle
 from leviathan_scheduler.reconciler import reconcile
-from leviathan_shared import slots
-from leviathan_shared.backlog import parse_task
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.events import EventType, new_event
-from leviathan_shared.forge.base import ForgeRejected, ForgeUnavailable
-from leviathan_shared.forge.github import GitHubForge
 from leviathan_worker.evidence import Evidence, pr_body
 
 TOKEN = "ghp_fake_token_for_refusals"

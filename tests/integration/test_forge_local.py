@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from tests.support.gitrepo import commit_files, git, make_target_repo
 
-from leviathan_shared.forge.base import ForgeRejected, ForgeUnavailable
-from leviathan_shared.forge.local import LocalForge
-from leviathan_shared.forge.local_cli import main
+from leviathan_adapters.forge.base import ForgeRejected, ForgeUnavailable
+from leviathan_adapters.forge.local import LocalForge
+from leviathan_adapters.forge.local_cli import main
 
 BACKLOG = "tasks:\n  - id: fix-docs\n    title: Fix docs\n    ready: true\n"
 BRANCH = "agent/backlog-propose-attempt-fix-docs-0a1b2c3d"

@@ -19,8 +19,8 @@ from kubernetes.client import ApiClient
 from tests.support.k8s_objects import Obj, containers, find, pod_specs, render
 from tests.support.messages import dispatch_message
 
+from leviathan_core.config import Settings, load_config
 from leviathan_dispatch.job_spec import build_job
-from leviathan_shared.config import Settings, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 RENDERINGS = ("base", "overlays/kind", "overlays/cronjob")

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from tests.support.k8s_objects import Obj, render
 
-from leviathan_shared.config import load_config
+from leviathan_core.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "render_k8s.py"

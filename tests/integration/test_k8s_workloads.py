@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from tests.support.k8s_objects import Obj, containers, find, pod_specs, render
 
+from leviathan_core.config import load_config
 from leviathan_dispatch.main import DEFAULT_ARGS as DISPATCHER_ARGS
 from leviathan_scheduler import heartbeat
-from leviathan_shared.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 RENDERINGS = ("base", "overlays/kind", "overlays/cronjob")

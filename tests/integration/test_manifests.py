@@ -27,7 +27,7 @@ from tests.support.k8s_objects import (
     secret_refs,
 )
 
-from leviathan_shared.config import load_config
+from leviathan_core.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -271,9 +271,9 @@ def test_worker_job_from_job_spec_validates() -> None:
         pytest.skip("leviathan_dispatch.job_spec is not written yet")
     from kubernetes.client import ApiClient
 
+    from leviathan_core.events import EventType, new_event
+    from leviathan_core.messages import DispatchMessage
     from leviathan_dispatch.job_spec import build_job
-    from leviathan_shared.events import EventType, new_event
-    from leviathan_shared.messages import DispatchMessage
 
     config = load_config(REPO / "ops" / "autonomy" / "dev.yaml")
     attempt = "attempt-update-readme-links-3f9a1c2e"

@@ -25,8 +25,8 @@ from tests.support.scheduler_stack import (
 )
 from tests.support.servers import RedisServer
 
-from leviathan_shared.constants import QUEUE_DISPATCH, QUEUE_SCHEDULER, TASK_SELECT_CYCLE
-from leviathan_shared.executors.naming import job_name
+from leviathan_core.constants import QUEUE_DISPATCH, QUEUE_SCHEDULER, TASK_SELECT_CYCLE
+from leviathan_core.job_naming import job_name
 
 NAMESPACE = "leviathan"
 SCHEDULER_APP = "leviathan_scheduler.celery_app"

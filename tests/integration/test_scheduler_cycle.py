@@ -21,16 +21,15 @@ from tests.support.k8s_fake import KubernetesFake
 from tests.support.scheduler_stack import BACKLOG, SchedulerStack, scheduler_stack, wait_for
 from tests.support.servers import RedisServer, UvicornThread, free_port
 
-from leviathan_dispatch.job_spec import build_job
+from leviathan_adapters import slots
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_core.constants import QUEUE_DISPATCH
+from leviathan_core.events import Event, EventType, new_event
+from leviathan_core.job_naming import job_name
+from leviathan_core.messages import DispatchMessage
+from leviathan_dispatch.executors.factory import make_executor
 from leviathan_scheduler.cycle import run_cycle
 from leviathan_scheduler.reconciler import reconcile
-from leviathan_shared import slots
-from leviathan_shared.constants import QUEUE_DISPATCH
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.events import Event, EventType, new_event
-from leviathan_shared.executors.factory import make_executor
-from leviathan_shared.executors.naming import job_name
-from leviathan_shared.messages import DispatchMessage
 
 
 @pytest.fixture
@@ -266,11 +265,7 @@ def test_a_worker_that_never_reports_is_failed_and_its_slot_released(
         assert outcome.attempt_id is not None
         (message,) = queued(stack.redis_url)
         # Create the Job as the dispatcher does (same builder, same executor class).
-        dispatcher_side = make_executor(
-            config,
-            stack.settings(),
-            job_builder=lambda m: build_job(config, m, control_plane_url=stack.cp.url),
-        )
+        dispatcher_side = make_executor(config, stack.settings(), control_plane_url=stack.cp.url)
         assert dispatcher_side.start(message) is True
         name = job_name(outcome.attempt_id)
         k8s.start_job("leviathan", name)  # the pod runs and never reports

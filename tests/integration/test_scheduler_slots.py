@@ -11,10 +11,10 @@ import redis
 from tests.support.scheduler_stack import scheduler_stack
 from tests.support.servers import RedisServer
 
+from leviathan_adapters import slots
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_core.events import EventType, new_event
 from leviathan_scheduler.cycle import run_cycle
-from leviathan_shared import slots
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.events import EventType, new_event
 
 
 def _race_in_process(url: str, worker: int, rounds: int, barrier: object) -> list[int]:

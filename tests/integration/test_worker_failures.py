@@ -26,8 +26,8 @@ from tests.support.worker_harness import (
     attempt_id_for,
 )
 
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.events import EventType, new_event
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_core.events import EventType, new_event
 from leviathan_worker.cli import start
 from leviathan_worker.runner import AttemptArgs
 

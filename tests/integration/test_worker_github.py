@@ -26,9 +26,9 @@ from tests.support.worker_harness import (
     attempt_id_for,
 )
 
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.forge.base import PullRequestInfo
-from leviathan_shared.forge.github import GitHubForge
+from leviathan_adapters.forge.base import PullRequestInfo
+from leviathan_adapters.forge.github import GitHubForge
+from leviathan_core.config import AutonomyConfig
 
 TOKEN = "ghp_leviathan_test_token_0123456789"
 REPO = "acme/target"

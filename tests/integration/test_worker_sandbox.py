@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_shared.backlog import parse_task
+from leviathan_core.backlog import parse_task
 from leviathan_worker.engines import ChangeContext, EngineError
 from leviathan_worker.engines.command import OUTPUT_PREFIX, CommandEngine
 from leviathan_worker.pids_limit import members

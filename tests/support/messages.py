@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from leviathan_shared.events import EventType, new_event
-from leviathan_shared.messages import DispatchMessage
+from leviathan_core.events import EventType, new_event
+from leviathan_core.messages import DispatchMessage
 
 
 def dispatch_message(

@@ -23,9 +23,9 @@ import yaml
 from celery import Celery
 from typer.testing import CliRunner, Result
 
+from leviathan_core.config import AutonomyConfig, Settings, get_settings, load_config
 from leviathan_scheduler.celery_app import create_app
 from leviathan_scheduler.runtime import Runtime
-from leviathan_shared.config import AutonomyConfig, Settings, get_settings, load_config
 from tests.support.control_plane import TEST_TOKEN, ControlPlane, running_control_plane
 from tests.support.gitrepo import make_target_repo
 from tests.support.servers import free_port, wait_for

@@ -21,11 +21,11 @@ import httpx
 import yaml
 from pydantic import SecretStr
 
-from leviathan_shared.config import AutonomyConfig, parse_config
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.events import Event, EventType, new_event
-from leviathan_shared.forge.base import Forge, PullRequestInfo
-from leviathan_shared.forge.local import LocalForge
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_adapters.forge.base import Forge, PullRequestInfo
+from leviathan_adapters.forge.local import LocalForge
+from leviathan_core.config import AutonomyConfig, parse_config
+from leviathan_core.events import Event, EventType, new_event
 from leviathan_worker.engines import ChangeEngine, make_engine
 from leviathan_worker.report import Console
 from leviathan_worker.runner import AttemptArgs, WorkerContext, run_attempt

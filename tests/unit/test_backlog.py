@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from leviathan_shared import backlog as backlog_module
-from leviathan_shared.backlog import MAX_BACKLOG_BYTES, Backlog, BacklogError, parse_backlog
+from leviathan_core import backlog as backlog_module
+from leviathan_core.backlog import MAX_BACKLOG_BYTES, Backlog, BacklogError, parse_backlog
 
 
 def one(extra: str) -> str:

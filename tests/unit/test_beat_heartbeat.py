@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from leviathan_core.config import get_settings
 from leviathan_scheduler import heartbeat
-from leviathan_shared.config import get_settings
 
 
 def test_a_touched_file_is_fresh_until_it_is_older_than_the_limit(tmp_path: Path) -> None:

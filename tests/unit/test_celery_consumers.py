@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from celery.worker import control
 
-from leviathan_shared.celery_config import served_queues
-from leviathan_shared.config import get_settings
+from leviathan_adapters.celery_config import served_queues
+from leviathan_core.config import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,7 @@ def test_its_own_queue_is_still_added(scheduler_state: Any) -> None:
 def test_the_dispatcher_serves_only_the_dispatch_queue() -> None:
     code = (
         "from leviathan_dispatch.celery_app import app;"
-        "from leviathan_shared.celery_config import served_queues;"
+        "from leviathan_adapters.celery_config import served_queues;"
         "print(sorted(served_queues(app)))"
     )
     out = subprocess.run(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_shared.config import ConfigError, Settings, load_config, load_configs, run_env_file
+from leviathan_core.config import ConfigError, Settings, load_config, load_configs, run_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = (ROOT / "ops/autonomy/dev.yaml").read_text()

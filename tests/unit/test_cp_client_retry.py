@@ -8,14 +8,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from leviathan_shared.control_plane_client import (
+from leviathan_adapters.control_plane_client import (
     BATCH_EVENTS,
     ControlPlaneClient,
     ControlPlaneRejected,
     ControlPlaneUnavailable,
     _batches,
 )
-from leviathan_shared.events import Event, EventType, new_event
+from leviathan_core.events import Event, EventType, new_event
 
 
 def ev(n: int) -> Event:

@@ -10,12 +10,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from leviathan_control_plane.database import make_engine, migrate, normalize_url
 from leviathan_control_plane.errors import ApiError
-from leviathan_control_plane.intake import bundle_event, parse_bundle, parse_events
-from leviathan_control_plane.schema import metadata
+from leviathan_control_plane.log.database import make_engine, migrate, normalize_url
+from leviathan_control_plane.log.intake import bundle_event, parse_bundle, parse_events
+from leviathan_control_plane.log.schema import metadata
 from leviathan_control_plane.settings import ControlPlaneSettings, SettingsError
-from leviathan_shared.events import EventType
+from leviathan_core.events import EventType
 
 GOOD = {
     "event_id": "e1",

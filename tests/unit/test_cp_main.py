@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_control_plane.auth import tokens_match
+from leviathan_control_plane.api.auth import tokens_match
 from leviathan_control_plane.logs import JsonFormatter, set_request_id
 from leviathan_control_plane.main import main
 

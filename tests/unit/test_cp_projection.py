@@ -7,15 +7,12 @@ from typing import Any
 
 import pytest
 
-from leviathan_control_plane.canonical import GENESIS_HASH, chain_hash, event_body
-from leviathan_control_plane.projection import (
-    Rejection,
-    TargetView,
-    Working,
-    apply,
-    payload_problems,
-)
-from leviathan_shared.events import Event, EventType, new_event
+from leviathan_control_plane.log.canonical import event_body
+from leviathan_control_plane.log.chain import GENESIS_HASH, chain_hash
+from leviathan_control_plane.projections.payload import payload_problems
+from leviathan_control_plane.projections.projection import apply
+from leviathan_control_plane.projections.views import Rejection, TargetView, Working
+from leviathan_core.events import Event, EventType, new_event
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

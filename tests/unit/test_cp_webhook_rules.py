@@ -10,14 +10,10 @@ import fakeredis
 import pytest
 from kombu.exceptions import OperationalError
 
-from leviathan_control_plane.github_webhooks import (
-    PUSH_COMMITS_LISTED,
-    TickSender,
-    signature_valid,
-    ticks_for,
-)
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import webhook_tick_key
+from leviathan_control_plane.webhooks.github import PUSH_COMMITS_LISTED, signature_valid, ticks_for
+from leviathan_control_plane.webhooks.ticks import TickSender
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import webhook_tick_key
 
 CONFIGS = {
     "radix": AutonomyConfig(target_id="radix", target_repo_url="https://github.com/Acme/Radix.git"),

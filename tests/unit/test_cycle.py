@@ -20,16 +20,16 @@ from tests.support.scheduler_fakes import (
     make_world,
 )
 
+from leviathan_adapters import slots
+from leviathan_adapters.control_plane_client import ControlPlaneRejected, PostOutcome
+from leviathan_adapters.forge.base import PullRequestInfo
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import QUEUE_DISPATCH, TASK_START_ATTEMPT
+from leviathan_core.events import Event, EventType, new_event
+from leviathan_core.messages import DispatchMessage
+from leviathan_core.state import AttemptSummary, OpenPullRequest, TargetState
 from leviathan_scheduler.cycle import run_cycle
 from leviathan_scheduler.facts import combine
-from leviathan_shared import slots
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import QUEUE_DISPATCH, TASK_START_ATTEMPT
-from leviathan_shared.control_plane_client import ControlPlaneRejected, PostOutcome
-from leviathan_shared.events import Event, EventType, new_event
-from leviathan_shared.forge.base import PullRequestInfo
-from leviathan_shared.messages import DispatchMessage
-from leviathan_shared.state import AttemptSummary, OpenPullRequest, TargetState
 
 BACKLOG = """
 tasks:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from leviathan_core.config import get_settings
 from leviathan_scheduler.cli import app
-from leviathan_shared.config import get_settings
 
 
 @pytest.fixture

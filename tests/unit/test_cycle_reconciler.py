@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tests.support.scheduler_fakes import World, make_world
 
+from leviathan_adapters import slots
+from leviathan_adapters.forge.base import PullRequestInfo
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.events import EventType, new_event
+from leviathan_core.runs import RunState, RunStatus
+from leviathan_core.state import AttemptSummary
 from leviathan_scheduler.cycle import run_cycle
 from leviathan_scheduler.reconciler import judge_attempt, reconcile
-from leviathan_shared import slots
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.events import EventType, new_event
-from leviathan_shared.executors.base import RunState, RunStatus
-from leviathan_shared.forge.base import PullRequestInfo
-from leviathan_shared.state import AttemptSummary
 
 BACKLOG = """
 tasks:

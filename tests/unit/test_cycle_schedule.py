@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 from tests.support.scheduler_fakes import make_world
 
+from leviathan_adapters import slots
+from leviathan_core.config import AutonomyConfig, ConfigError, config_fingerprint
+from leviathan_core.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
+from leviathan_core.events import EventType, new_event
+from leviathan_core.state import AttemptSummary
 from leviathan_scheduler.cron import CronSchedule
 from leviathan_scheduler.schedule import (
     beat_schedule,
@@ -22,11 +27,6 @@ from leviathan_scheduler.status import (
     render,
     target_status,
 )
-from leviathan_shared import slots
-from leviathan_shared.config import AutonomyConfig, ConfigError, config_fingerprint
-from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
-from leviathan_shared.events import EventType, new_event
-from leviathan_shared.state import AttemptSummary
 
 
 def cfg(target: str, **extra: object) -> AutonomyConfig:

@@ -9,9 +9,9 @@ from types import ModuleType
 
 import pytest
 
-from leviathan_shared.backlog import parse_backlog
-from leviathan_shared.config import load_config
-from leviathan_shared.guardrails import Facts, decide
+from leviathan_core.backlog import parse_backlog
+from leviathan_core.config import load_config
+from leviathan_core.guardrails import Facts, decide
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 NUMBERS = ("no", "one", "two", "three", "four", "five")

@@ -8,6 +8,12 @@ from typing import Any
 import pytest
 from tests.support.messages import dispatch_message, wire
 
+from leviathan_adapters.control_plane_client import ControlPlaneRejected
+from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.events import Event, EventType
+from leviathan_core.job_naming import job_name
+from leviathan_core.messages import DispatchMessage
+from leviathan_core.runs import ExecutorRejected, ExecutorUnavailable, RunStatus
 from leviathan_dispatch.dispatch import (
     MAX_RETRIES,
     Dispatch,
@@ -19,13 +25,6 @@ from leviathan_dispatch.dispatch import (
     start_attempt,
 )
 from leviathan_dispatch.runtime import Runtime
-from leviathan_shared.config import AutonomyConfig, Settings
-from leviathan_shared.control_plane_client import ControlPlaneRejected
-from leviathan_shared.events import Event, EventType
-from leviathan_shared.executors.base import ExecutorUnavailable, RunStatus
-from leviathan_shared.executors.contract import ExecutorRejected
-from leviathan_shared.executors.naming import job_name
-from leviathan_shared.messages import DispatchMessage
 
 CONFIG = AutonomyConfig(target_id="radix", target_repo_url="file:///srv/radix.git")
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_shared.config import AutonomyConfig, ConfigError, Settings
-from leviathan_shared.forge.factory import make_forge
-from leviathan_shared.forge.github import GitHubForge
-from leviathan_shared.forge.local import LocalForge
+from leviathan_adapters.forge.factory import make_forge
+from leviathan_adapters.forge.github import GitHubForge
+from leviathan_adapters.forge.local import LocalForge
+from leviathan_core.config import AutonomyConfig, ConfigError, Settings
 
 
 def _config(**over: object) -> AutonomyConfig:

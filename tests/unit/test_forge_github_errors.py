@@ -14,9 +14,9 @@ from github.GithubException import (
     UnknownObjectException,
 )
 
-from leviathan_shared.forge.base import ForgeRejected, ForgeUnavailable
-from leviathan_shared.forge.github import changed_paths, pr_state, pull_info, transport_retry
-from leviathan_shared.forge.github_errors import (
+from leviathan_adapters.forge.base import ForgeRejected, ForgeUnavailable
+from leviathan_adapters.forge.github import changed_paths, pr_state, pull_info, transport_retry
+from leviathan_adapters.forge.github_errors import (
     access_denied,
     error_messages,
     is_duplicate_pull,

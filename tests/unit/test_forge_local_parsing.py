@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_shared.forge.local import local_repo_path, parse_name_status
+from leviathan_adapters.forge.local import local_repo_path, parse_name_status
 
 
 @pytest.mark.parametrize(

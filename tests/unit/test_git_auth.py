@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from pydantic import SecretStr
 
-from leviathan_shared.git_auth import (
+from leviathan_adapters.git_auth import (
     REDACTED,
     auth_failed,
     basic_auth_header,

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leviathan_shared.backlog import Backlog, BacklogError, parse_backlog, parse_task
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.guardrails import CycleReason, Facts, decide
-from leviathan_shared.scope import plan_violations
-from leviathan_shared.verdicts import StaticRules, TaskReason, static_verdict
+from leviathan_core.backlog import Backlog, BacklogError, parse_backlog, parse_task
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.guardrails import CycleReason, Facts, decide
+from leviathan_core.scope import plan_violations
+from leviathan_core.verdicts import StaticRules, TaskReason, static_verdict
 
 BASE: dict[str, Any] = {"target_id": "radix", "target_repo_url": "https://github.com/o/radix.git"}
 

@@ -17,9 +17,8 @@ from kubernetes.client import ApiClient
 from tests.support.k8s_objects import pod_problems
 from tests.support.messages import dispatch_message
 
-from leviathan_dispatch.job_spec import build_job
-from leviathan_shared.config import AutonomyConfig, load_config
-from leviathan_shared.executors.contract import (
+from leviathan_core.config import AutonomyConfig, load_config
+from leviathan_core.job_contract import (
     PHASE_ENGINE,
     PHASE_PREPARE,
     PHASE_PUBLISH,
@@ -30,7 +29,8 @@ from leviathan_shared.executors.contract import (
     phase_arguments,
     worker_arguments,
 )
-from leviathan_shared.messages import DispatchMessage
+from leviathan_core.messages import DispatchMessage
+from leviathan_dispatch.job_spec import build_job
 
 Obj = dict[str, Any]
 CONTROL_PLANE = "http://leviathan-control-plane:8000"

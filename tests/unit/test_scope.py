@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leviathan_shared.scope import (
+from leviathan_core.scope import (
     ScopeError,
     diff_violations,
     is_within,

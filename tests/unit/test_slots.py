@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import fakeredis
 import pytest
 
-from leviathan_shared import slots
-from leviathan_shared.constants import paused_key, pr_slots_key, running_slots_key
+from leviathan_adapters import slots
+from leviathan_core.constants import paused_key, pr_slots_key, running_slots_key
 
 
 @pytest.fixture

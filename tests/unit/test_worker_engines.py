@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_shared.backlog import parse_task
-from leviathan_shared.config import parse_config
+from leviathan_core.backlog import parse_task
+from leviathan_core.config import parse_config
 from leviathan_worker.bookkeeping import bookkeeping_paths, proposal_markdown
 from leviathan_worker.engines import ChangeContext, EngineError, command, make_engine
 from leviathan_worker.engines.command import CommandEngine, command_environment

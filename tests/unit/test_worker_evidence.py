@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leviathan_shared.backlog import TaskEntry, parse_task
+from leviathan_core.backlog import TaskEntry, parse_task
 from leviathan_worker.evidence import BODY_BUDGET, GITHUB_MAX_BODY, MAX_LISTED, Evidence, pr_body
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.events import EventType, FailureReason
-from leviathan_shared.state import AttemptSummary
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_core.events import EventType, FailureReason
+from leviathan_core.state import AttemptSummary
 from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.report import Console, Reporter, stale_reason
 

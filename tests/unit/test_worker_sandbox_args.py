@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_shared.config import ConfigError, parse_config
+from leviathan_core.config import ConfigError, parse_config
 from leviathan_worker.pids_limit import _pids_cgroup_dirs
 from leviathan_worker.sandbox import SandboxSpec, bwrap_argv, existing_hidden
 

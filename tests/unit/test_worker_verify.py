@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leviathan_shared.forge.base import ForgeRejected, ForgeUnavailable, PullRequestInfo
+from leviathan_adapters.forge.base import ForgeRejected, ForgeUnavailable, PullRequestInfo
 from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.publish import (
     cap_reached,

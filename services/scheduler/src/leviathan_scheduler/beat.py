@@ -18,6 +18,7 @@ from typing import Any
 
 from celery.beat import PersistentScheduler
 
+from leviathan_core.config import ConfigError, config_fingerprint, get_settings, load_configs
 from leviathan_scheduler import heartbeat
 from leviathan_scheduler.schedule import (
     beat_schedule,
@@ -25,7 +26,6 @@ from leviathan_scheduler.schedule import (
     schedule_changes,
     schedule_override,
 )
-from leviathan_shared.config import ConfigError, config_fingerprint, get_settings, load_configs
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from celery import Celery
 
-from leviathan_shared.celery_config import (
+from leviathan_adapters.celery_config import (
     celery_settings,
     configured_broker,
     quiet_http_logs,

@@ -19,9 +19,9 @@ import typer
 from leviathan_scheduler import ops_cli
 
 if TYPE_CHECKING:
-    from leviathan_shared.backlog import Backlog, BacklogError
-    from leviathan_shared.config import AutonomyConfig
-    from leviathan_shared.guardrails import Decision, Facts
+    from leviathan_core.backlog import Backlog, BacklogError
+    from leviathan_core.config import AutonomyConfig
+    from leviathan_core.guardrails import Decision, Facts
 
 app = typer.Typer(
     name="leviathan",
@@ -42,7 +42,7 @@ def fail(message: str) -> NoReturn:
 
 def pick_config(config_path: str | None, target: str | None) -> AutonomyConfig:
     """The target's configuration from a file or a directory of files."""
-    from leviathan_shared.config import ConfigError, get_settings, load_configs
+    from leviathan_core.config import ConfigError, get_settings, load_configs
 
     path = config_path or get_settings().config
     try:
@@ -59,7 +59,7 @@ def pick_config(config_path: str | None, target: str | None) -> AutonomyConfig:
 
 
 def read_backlog(path: Path) -> Backlog:
-    from leviathan_shared.backlog import parse_backlog
+    from leviathan_core.backlog import parse_backlog
 
     try:
         data = path.read_bytes()
@@ -86,9 +86,9 @@ def check_backlog(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Validate a backlog: exit 0 when usable (with each task's eligibility), 2 when not."""
-    from leviathan_shared.backlog import BacklogError
-    from leviathan_shared.console import emit, task_lines
-    from leviathan_shared.guardrails import Facts, decide
+    from leviathan_core.backlog import BacklogError
+    from leviathan_core.guardrails import Facts, decide
+    from leviathan_scheduler.console import emit, task_lines
 
     cfg = pick_config(config, target)
     try:
@@ -132,8 +132,8 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Show what the scheduler would do and why, changing nothing."""
-    from leviathan_shared.backlog import BacklogError
-    from leviathan_shared.guardrails import Facts, decide
+    from leviathan_core.backlog import BacklogError
+    from leviathan_core.guardrails import Facts, decide
 
     cfg = pick_config(config, target)
     parsed: Backlog | BacklogError | None
@@ -164,8 +164,8 @@ def show_decision(
     decision: Decision,
     as_json: bool,
 ) -> None:
-    from leviathan_shared.backlog import Backlog
-    from leviathan_shared.console import decision_json, emit, scheduler_block
+    from leviathan_core.backlog import Backlog
+    from leviathan_scheduler.console import decision_json, emit, scheduler_block
 
     if as_json:
         print(json.dumps(decision_json(decision, facts)))

@@ -20,19 +20,19 @@ from typing import Any, Literal
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
+from leviathan_adapters import slots
+from leviathan_adapters.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import QUEUE_DISPATCH, TASK_START_ATTEMPT
+from leviathan_core.events import Event, FailureReason
+from leviathan_core.guardrails import CycleReason, Decision, Facts, decide, unavailable_reason
+from leviathan_core.job_naming import job_name
+from leviathan_core.messages import DispatchMessage
 from leviathan_scheduler import records
+from leviathan_scheduler.console import scheduler_block
 from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.facts import Gathered, gather
 from leviathan_scheduler.reconciler import reconcile, slot_lease_seconds
-from leviathan_shared import slots
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.console import scheduler_block
-from leviathan_shared.constants import QUEUE_DISPATCH, TASK_START_ATTEMPT
-from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
-from leviathan_shared.events import Event, FailureReason
-from leviathan_shared.executors.naming import job_name
-from leviathan_shared.guardrails import CycleReason, Decision, Facts, decide, unavailable_reason
-from leviathan_shared.messages import DispatchMessage
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from typing import Any, Protocol
 
 from redis import Redis
 
-from leviathan_shared.backlog import Backlog, BacklogError, parse_backlog
-from leviathan_shared.console import emit
-from leviathan_shared.events import Event
-from leviathan_shared.executors.base import Executor
-from leviathan_shared.forge.base import Forge
-from leviathan_shared.state import AttemptSummary, TargetState
+from leviathan_adapters.forge.base import Forge
+from leviathan_core.backlog import Backlog, BacklogError, parse_backlog
+from leviathan_core.events import Event
+from leviathan_core.runs import RunInspector
+from leviathan_core.state import AttemptSummary, TargetState
+from leviathan_scheduler.console import emit
 
 
 class ControlPlane(Protocol):
@@ -110,7 +110,7 @@ class CycleDeps:
     control_plane: ControlPlane
     forge: Forge
     backlog: BacklogReader
-    executor: Executor | None
+    runs: RunInspector | None  # where Job (or process) truth is read; None: no credentials
     send_task: TaskSender | None
     clock: Callable[[], datetime] = utc_now
     out: Callable[[Iterable[str]], None] = emit

@@ -14,16 +14,16 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
+from leviathan_adapters import slots
+from leviathan_adapters.backlog_source import BacklogUnavailable
+from leviathan_adapters.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+from leviathan_adapters.forge.base import ForgeUnavailable, PullRequestInfo
+from leviathan_core.backlog import Backlog, BacklogError
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import BACKLOG_PATH, task_of_attempt
+from leviathan_core.guardrails import FACT_SOURCES, Facts, breaker_tripped
+from leviathan_core.state import TargetState
 from leviathan_scheduler.deps import CycleDeps
-from leviathan_shared import slots
-from leviathan_shared.backlog import Backlog, BacklogError
-from leviathan_shared.backlog_source import BacklogUnavailable
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import BACKLOG_PATH, task_of_attempt
-from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
-from leviathan_shared.forge.base import ForgeUnavailable, PullRequestInfo
-from leviathan_shared.guardrails import FACT_SOURCES, Facts, breaker_tripped
-from leviathan_shared.state import TargetState
 
 log = logging.getLogger(__name__)
 

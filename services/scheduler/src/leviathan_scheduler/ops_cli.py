@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from leviathan_core.backlog import Backlog, BacklogError
+    from leviathan_core.config import AutonomyConfig, Settings
+    from leviathan_core.events import EventType
+    from leviathan_core.guardrails import Facts
     from leviathan_scheduler.deps import CycleDeps
     from leviathan_scheduler.runtime import Runtime
-    from leviathan_shared.backlog import Backlog, BacklogError
-    from leviathan_shared.config import AutonomyConfig, Settings
-    from leviathan_shared.events import EventType
-    from leviathan_shared.guardrails import Facts
 
 T = TypeVar("T")
 TargetOpt = Annotated[str, typer.Option("--target", help="Target id")]
@@ -47,8 +47,8 @@ def _actor() -> str:
 
 
 def _runtime(config_path: str | None, *, send: bool = False) -> Runtime:
+    from leviathan_core.config import get_settings
     from leviathan_scheduler.runtime import Runtime
-    from leviathan_shared.config import get_settings
 
     settings: Settings = get_settings()
     if config_path is not None:
@@ -62,7 +62,7 @@ def _runtime(config_path: str | None, *, send: bool = False) -> Runtime:
 
 
 def _config(runtime: Runtime, target: str) -> AutonomyConfig:
-    from leviathan_shared.config import ConfigError
+    from leviathan_core.config import ConfigError
 
     try:
         return runtime.config_for(target)
@@ -71,7 +71,7 @@ def _config(runtime: Runtime, target: str) -> AutonomyConfig:
 
 
 def _deps(runtime: Runtime, cfg: AutonomyConfig) -> CycleDeps:
-    from leviathan_shared.config import ConfigError
+    from leviathan_core.config import ConfigError
 
     try:
         return runtime.deps_for(cfg)
@@ -83,7 +83,10 @@ def _guard(what: str, call: Callable[[], T]) -> T:
     """Run ``call``; an unreachable system ends the command with exit 1."""
     from redis.exceptions import RedisError
 
-    from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+    from leviathan_adapters.control_plane_client import (
+        ControlPlaneRejected,
+        ControlPlaneUnavailable,
+    )
 
     try:
         return call()
@@ -111,10 +114,10 @@ def pause(
     config: ConfigOpt = None,
 ) -> None:
     """Pause a target: cycles skip with reason `paused` until resumed or expired."""
+    from leviathan_adapters import slots
+    from leviathan_core.events import EventType
+    from leviathan_scheduler.console import emit
     from leviathan_scheduler.status import parse_duration
-    from leviathan_shared import slots
-    from leviathan_shared.console import emit
-    from leviathan_shared.events import EventType
 
     try:
         seconds = parse_duration(duration) if duration is not None else None
@@ -138,9 +141,9 @@ def pause(
 
 def resume(target: TargetOpt, config: ConfigOpt = None) -> None:
     """Resume a paused target."""
-    from leviathan_shared import slots
-    from leviathan_shared.console import emit
-    from leviathan_shared.events import EventType
+    from leviathan_adapters import slots
+    from leviathan_core.events import EventType
+    from leviathan_scheduler.console import emit
 
     runtime = _runtime(config)
     cfg = _config(runtime, target)
@@ -152,8 +155,11 @@ def resume(target: TargetOpt, config: ConfigOpt = None) -> None:
 def _record(
     runtime: Runtime, cfg: AutonomyConfig, kind: EventType, payload: dict[str, Any]
 ) -> None:
-    from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
-    from leviathan_shared.events import new_event
+    from leviathan_adapters.control_plane_client import (
+        ControlPlaneRejected,
+        ControlPlaneUnavailable,
+    )
+    from leviathan_core.events import new_event
 
     deps = _deps(runtime, cfg)
     event = new_event(kind, target_id=cfg.target_id, actor=_actor(), payload=payload)
@@ -172,7 +178,7 @@ def reset_breaker(
     config: ConfigOpt = None,
 ) -> None:
     """Close the breaker (a breaker.reset event zeroes the failure count)."""
-    from leviathan_shared.console import emit
+    from leviathan_scheduler.console import emit
 
     if not reason.strip():
         _fail("--reason must not be empty")
@@ -189,10 +195,10 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Per target: paused, breaker, slots, running attempts, open PRs, next tick."""
+    from leviathan_core.config import ConfigError
+    from leviathan_scheduler.console import emit
     from leviathan_scheduler.schedule import schedule_override
     from leviathan_scheduler.status import nothing_readable, render, target_status
-    from leviathan_shared.config import ConfigError
-    from leviathan_shared.console import emit
 
     runtime = _runtime(config)
     try:
@@ -241,8 +247,8 @@ def attempts(
     as_json: JsonOpt = False,
 ) -> None:
     """A target's latest attempts from the control plane: status, reason, PR."""
+    from leviathan_scheduler.console import emit
     from leviathan_scheduler.status import attempt_lines
-    from leviathan_shared.console import emit
 
     runtime = _runtime(config)
     cfg = _config(runtime, target)

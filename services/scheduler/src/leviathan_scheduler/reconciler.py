@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 
+from leviathan_adapters import slots
+from leviathan_adapters.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+from leviathan_adapters.forge.base import ForgeRejected, ForgeUnavailable, PullRequestInfo
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.events import EventType, FailureReason, new_event
+from leviathan_core.runs import ExecutorUnavailable, RunStatus
+from leviathan_core.state import AttemptSummary, OpenPullRequest, TargetState
 from leviathan_scheduler.deps import CycleDeps
-from leviathan_shared import slots
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
-from leviathan_shared.events import EventType, FailureReason, new_event
-from leviathan_shared.executors.base import ExecutorUnavailable, RunStatus
-from leviathan_shared.forge.base import ForgeRejected, ForgeUnavailable, PullRequestInfo
-from leviathan_shared.state import AttemptSummary, OpenPullRequest, TargetState
 
 log = logging.getLogger(__name__)
 ACTOR = "leviathan-reconciler"
@@ -97,10 +97,10 @@ def judge_attempt(
 
 
 def _run_status(deps: CycleDeps, attempt_id: str, report: ReconcileReport) -> RunStatus | None:
-    if deps.executor is None:
+    if deps.runs is None:
         return None
     try:
-        return deps.executor.status(attempt_id)
+        return deps.runs.status(attempt_id)
     except ExecutorUnavailable as exc:
         log.warning("executor unavailable for %s: %s", attempt_id, exc)
         if "executor" not in report.unavailable:
@@ -112,9 +112,9 @@ def _fail(
     deps: CycleDeps, config: AutonomyConfig, attempt: AttemptSummary, verdict: Verdict
 ) -> None:
     assert verdict.fail is not None
-    if verdict.delete_run and deps.executor is not None:
+    if verdict.delete_run and deps.runs is not None:
         try:
-            deps.executor.delete(attempt.attempt_id)
+            deps.runs.delete(attempt.attempt_id)
         except ExecutorUnavailable as exc:
             log.warning("could not delete the run of %s: %s", attempt.attempt_id, exc)
     event = new_event(

@@ -12,18 +12,18 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from leviathan_scheduler.facts import Gathered
-from leviathan_shared.backlog import BacklogError, TaskEntry
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.console import (
+from leviathan_core.backlog import BacklogError, TaskEntry
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import branch_name
+from leviathan_core.events import Event, EventType, FailureReason, new_event
+from leviathan_core.guardrails import Decision
+from leviathan_scheduler.console import (
     OPEN_PR_SOURCES,
     RUNNING_SOURCES,
     decision_json,
     known_count,
 )
-from leviathan_shared.constants import branch_name
-from leviathan_shared.events import Event, EventType, FailureReason, new_event
-from leviathan_shared.guardrails import Decision
+from leviathan_scheduler.facts import Gathered
 
 ACTOR = "leviathan-scheduler"
 TASKS_IN_RECORD = 50

@@ -15,14 +15,14 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from leviathan_adapters.backlog_source import BacklogSource, BacklogUnavailable
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_adapters.forge.factory import make_forge
+from leviathan_adapters.runs.factory import make_run_inspector
+from leviathan_core.config import AutonomyConfig, ConfigError, Settings, load_configs
+from leviathan_core.runs import ExecutorUnavailable, RunInspector
+from leviathan_scheduler.console import emit
 from leviathan_scheduler.deps import BacklogReader, BacklogSnapshotLike, CycleDeps, TaskSender
-from leviathan_shared.backlog_source import BacklogSource, BacklogUnavailable
-from leviathan_shared.config import AutonomyConfig, ConfigError, Settings, load_configs
-from leviathan_shared.console import emit
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.executors.base import Executor, ExecutorUnavailable
-from leviathan_shared.executors.factory import make_executor
-from leviathan_shared.forge.factory import make_forge
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,10 @@ def backlog_reader(config: AutonomyConfig, settings: Settings) -> BacklogReader:
         return UnreadableBacklog(exc)
 
 
-def executor_or_none(config: AutonomyConfig, settings: Settings) -> Executor | None:
-    """The executor, or None when its backend has no credentials (timeouts still apply)."""
+def runs_or_none(config: AutonomyConfig, settings: Settings) -> RunInspector | None:
+    """Where runs are read, or None when the backend has no credentials (timeouts still apply)."""
     try:
-        return make_executor(config, settings)
+        return make_run_inspector(config, settings)
     except ExecutorUnavailable as exc:
         log.warning("target %s: executor unavailable: %s", config.target_id, exc)
         return None
@@ -110,7 +110,7 @@ class Runtime:
             control_plane=control_plane_client(config, self.settings),
             forge=make_forge(config, self.settings),
             backlog=backlog_reader(config, self.settings),
-            executor=executor_or_none(config, self.settings) if self.with_executor else None,
+            runs=runs_or_none(config, self.settings) if self.with_executor else None,
             send_task=self.send_task,
             out=self.out,
         )

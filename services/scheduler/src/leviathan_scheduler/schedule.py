@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from leviathan_core.config import AutonomyConfig, ConfigError, Settings
+from leviathan_core.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
 from leviathan_scheduler.cron import CronSchedule
-from leviathan_shared.config import AutonomyConfig, ConfigError, Settings
-from leviathan_shared.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
 
 SCHEDULE_OVERRIDE_ENV: Final = "LEVIATHAN_SCHEDULE_SECONDS"
 # A tick that waited this long in the queue is stale; the next one will come.

@@ -14,13 +14,13 @@ from typing import Any
 from croniter import croniter
 from redis.exceptions import RedisError
 
+from leviathan_adapters import slots
+from leviathan_adapters.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+from leviathan_adapters.forge.base import ForgeUnavailable
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.state import AttemptSummary
 from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.facts import breaker_is_open, last_failure_age
-from leviathan_shared import slots
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
-from leviathan_shared.forge.base import ForgeUnavailable
-from leviathan_shared.state import AttemptSummary
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -13,14 +13,14 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from leviathan_adapters import slots
+from leviathan_core.config import AutonomyConfig, ConfigError, get_settings
+from leviathan_core.constants import TASK_RECONCILE, TASK_SELECT_CYCLE
 from leviathan_scheduler.celery_app import app
 from leviathan_scheduler.cycle import CYCLE_LOCK_SECONDS, run_cycle
 from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.reconciler import reconcile as reconcile_target
 from leviathan_scheduler.runtime import Runtime
-from leviathan_shared import slots
-from leviathan_shared.config import AutonomyConfig, ConfigError, get_settings
-from leviathan_shared.constants import TASK_RECONCILE, TASK_SELECT_CYCLE
 
 log = logging.getLogger(__name__)
 

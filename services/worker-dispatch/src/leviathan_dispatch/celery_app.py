@@ -15,15 +15,15 @@ from typing import Any
 
 from celery import Celery, Task
 
-from leviathan_dispatch.runtime import Runtime
-from leviathan_shared.celery_config import (
+from leviathan_adapters.celery_config import (
     celery_settings,
     configured_broker,
     quiet_http_logs,
     refuse_foreign_consumers,
 )
-from leviathan_shared.config import get_settings
-from leviathan_shared.constants import TASK_START_ATTEMPT
+from leviathan_core.config import get_settings
+from leviathan_core.constants import TASK_START_ATTEMPT
+from leviathan_dispatch.runtime import Runtime
 
 app = Celery("leviathan_dispatch")
 # No broker configured exits with one line, never a silent localhost (Settings.broker_url).

@@ -16,13 +16,13 @@ from typing import Any, Final, Literal, Protocol
 
 from pydantic import ValidationError
 
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.control_plane_client import ControlPlaneRejected
-from leviathan_shared.events import ID_PATTERN, Event, EventType, FailureReason, new_event
-from leviathan_shared.executors.base import Executor, ExecutorUnavailable
-from leviathan_shared.executors.contract import ExecutorRejected
-from leviathan_shared.executors.naming import job_name
-from leviathan_shared.messages import DispatchMessage
+from leviathan_adapters.control_plane_client import ControlPlaneRejected
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.events import ID_PATTERN, Event, EventType, FailureReason, new_event
+from leviathan_core.job_naming import job_name
+from leviathan_core.messages import DispatchMessage
+from leviathan_core.runs import ExecutorRejected, ExecutorUnavailable
+from leviathan_dispatch.executors.base import Executor
 
 log = logging.getLogger(__name__)
 

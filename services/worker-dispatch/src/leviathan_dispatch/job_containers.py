@@ -14,14 +14,14 @@ from typing import Final
 
 from kubernetes import client
 
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import (
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import (
     SECRET_CONTROL_PLANE,
     SECRET_CONTROL_PLANE_KEY,
     SECRET_GITHUB,
     SECRET_GITHUB_KEY,
 )
-from leviathan_shared.executors.contract import (
+from leviathan_core.job_contract import (
     ENV_CONFIG,
     ENV_CONTROL_PLANE_TOKEN,
     ENV_GITHUB_TOKEN,
@@ -35,7 +35,7 @@ from leviathan_shared.executors.contract import (
     phase_arguments,
     process_environment,
 )
-from leviathan_shared.messages import DispatchMessage
+from leviathan_core.messages import DispatchMessage
 
 CONFIG_MAP: Final = "leviathan-autonomy-config"
 CONFIG_MOUNT: Final = "/etc/leviathan"

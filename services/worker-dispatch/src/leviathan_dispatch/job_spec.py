@@ -13,6 +13,11 @@ from typing import Final
 
 from kubernetes import client
 
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import LABEL_APP, LABEL_ATTEMPT, LABEL_TARGET, WORKER_APP_LABEL
+from leviathan_core.job_contract import PHASE_ENGINE, PHASE_PREPARE, PHASE_PUBLISH, Phase
+from leviathan_core.job_naming import ANNOTATION_ATTEMPT_ID, job_name, label_value
+from leviathan_core.messages import DispatchMessage
 from leviathan_dispatch.job_containers import (
     PUBLISHER_UID,
     SHARED_GID,
@@ -20,11 +25,6 @@ from leviathan_dispatch.job_containers import (
     publisher_container,
     volumes,
 )
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import LABEL_APP, LABEL_ATTEMPT, LABEL_TARGET, WORKER_APP_LABEL
-from leviathan_shared.executors.contract import PHASE_ENGINE, PHASE_PREPARE, PHASE_PUBLISH, Phase
-from leviathan_shared.executors.naming import ANNOTATION_ATTEMPT_ID, job_name, label_value
-from leviathan_shared.messages import DispatchMessage
 
 __all__ = ["build_job", "job_name"]
 

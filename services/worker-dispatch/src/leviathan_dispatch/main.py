@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from leviathan_shared.constants import QUEUE_DISPATCH
+from leviathan_core.constants import QUEUE_DISPATCH
 
 DEFAULT_ARGS = (
     "worker",

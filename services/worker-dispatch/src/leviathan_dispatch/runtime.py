@@ -12,8 +12,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from kubernetes.client import V1Job
-
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_core.config import AutonomyConfig, ConfigError, Settings, load_configs
+from leviathan_core.runs import ExecutorRejected, ExecutorUnavailable
 from leviathan_dispatch.dispatch import (
     Dispatch,
     EventSink,
@@ -27,13 +28,8 @@ from leviathan_dispatch.dispatch import (
     start_attempt,
     unavailable,
 )
-from leviathan_dispatch.job_spec import build_job
-from leviathan_shared.config import AutonomyConfig, ConfigError, Settings, load_configs
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.executors.base import Executor, ExecutorUnavailable
-from leviathan_shared.executors.contract import ExecutorRejected
-from leviathan_shared.executors.factory import make_executor
-from leviathan_shared.messages import DispatchMessage
+from leviathan_dispatch.executors.base import Executor
+from leviathan_dispatch.executors.factory import make_executor
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +43,7 @@ def default_executor(config: AutonomyConfig, settings: Settings) -> Executor:
     The file describes the cluster the Job runs in, while the dispatcher's own
     ``LEVIATHAN_CONTROL_PLANE_URL`` says where the dispatcher itself reaches it.
     """
-
-    def builder(message: DispatchMessage) -> V1Job:
-        return build_job(config, message, control_plane_url=config.control_plane_url)
-
-    return make_executor(config, settings, job_builder=builder)
+    return make_executor(config, settings)
 
 
 def default_sink(url: str, settings: Settings) -> EventSink:

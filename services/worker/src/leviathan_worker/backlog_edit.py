@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError as RuamelError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from leviathan_shared.backlog import BacklogError, load_yaml
+from leviathan_core.backlog import BacklogError, load_yaml
 
 Scalar = str | bool | int | None
 _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]*$")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from leviathan_shared.backlog import TaskEntry
-from leviathan_shared.constants import BACKLOG_PATH, PROPOSALS_DIR
-from leviathan_shared.scope import normalize_prefix, within_prefixes
+from leviathan_core.backlog import TaskEntry
+from leviathan_core.constants import BACKLOG_PATH, PROPOSALS_DIR
+from leviathan_core.scope import normalize_prefix, within_prefixes
 
 
 class UnsafePath(ValueError):

@@ -1,7 +1,7 @@
 """``leviathan-worker run``: the entry point a Kubernetes Job or the local executor starts.
 
 Everything comes from arguments or ``LEVIATHAN_*`` variables (the Job spec
-sets the variables, see ``leviathan_shared.executors.contract``). The worker
+sets the variables, see ``leviathan_core.job_contract``). The worker
 refuses to start, with a clear message and exit code 2, when a setting is
 missing or wrong; whenever the control plane can still be told, it also
 records ``attempt.failed`` with the reason code. Exit code 1 is a failed
@@ -19,15 +19,17 @@ from typing import Annotated, Final
 import typer
 from pydantic import ValidationError
 
-from leviathan_shared.config import AutonomyConfig, ConfigError, Settings, load_configs
-from leviathan_shared.constants import branch_name
-from leviathan_shared.control_plane_client import (
+from leviathan_adapters.control_plane_client import (
     ControlPlaneClient,
     ControlPlaneRejected,
     ControlPlaneUnavailable,
 )
-from leviathan_shared.events import Event, EventType, FailureReason
-from leviathan_shared.executors.contract import (
+from leviathan_adapters.forge.factory import make_forge
+from leviathan_adapters.git_auth import is_http_url, secret_value
+from leviathan_core.config import AutonomyConfig, ConfigError, Settings, load_configs
+from leviathan_core.constants import branch_name
+from leviathan_core.events import Event, EventType, FailureReason
+from leviathan_core.job_contract import (
     ENV_ATTEMPT,
     ENV_CREATED_EVENT,
     ENV_FENCE,
@@ -35,8 +37,6 @@ from leviathan_shared.executors.contract import (
     ENV_TASK,
     ENV_WORKSPACE_DIR,
 )
-from leviathan_shared.forge.factory import make_forge
-from leviathan_shared.git_auth import is_http_url, secret_value
 from leviathan_worker.engine_phase import EngineJob, EngineOutcome, apply_engine, write_outcome
 from leviathan_worker.engines import EngineError, make_engine
 from leviathan_worker.failure import AttemptFailure

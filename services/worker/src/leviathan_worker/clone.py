@@ -3,7 +3,7 @@
 The checkout lives at ``<workspace_dir>/<attempt_id>/target``; a leftover from
 an earlier run of the same attempt is removed first so a retry starts clean.
 The token reaches git as a scoped header through the environment (see
-``leviathan_shared.git_auth``), never in the remote URL, ``.git/config`` or logs.
+``leviathan_adapters.git_auth``), never in the remote URL, ``.git/config`` or logs.
 
 The clone is made without a work tree; the task is read from the commit, and
 then only the paths the engine may write are checked out (sparse checkout)

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from leviathan_shared.constants import BACKLOG_PATH
-from leviathan_shared.events import FailureReason
-from leviathan_shared.scope import ScopeError, normalize_path
+from leviathan_core.constants import BACKLOG_PATH
+from leviathan_core.events import FailureReason
+from leviathan_core.scope import ScopeError, normalize_path
 from leviathan_worker.backlog_edit import BacklogEditError, set_task_fields
 from leviathan_worker.bookkeeping import bookkeeping_paths, completion_fields
 from leviathan_worker.changeset import (

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from leviathan_shared.backlog import TaskEntry
-from leviathan_shared.constants import BACKLOG_PATH
-from leviathan_shared.events import FailureReason
+from leviathan_core.backlog import TaskEntry
+from leviathan_core.constants import BACKLOG_PATH
+from leviathan_core.events import FailureReason
 from leviathan_worker import publish
 from leviathan_worker.changeset import FileChange, Limits
 from leviathan_worker.clone import Checkout, read_committed

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from leviathan_shared.backlog import TaskEntry
+from leviathan_core.backlog import TaskEntry
 from leviathan_worker.engines import ChangeContext, ChangeEngine, EngineError
 from leviathan_worker.layout import Layout
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from leviathan_shared.backlog import TaskEntry
+from leviathan_core.backlog import TaskEntry
 
 COMMITTER_NAME = "Leviathan"
 COMMITTER_EMAIL = "leviathan@noreply.invalid"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leviathan_shared.events import FailureReason
+from leviathan_core.events import FailureReason
 
 
 class AttemptFailure(Exception):

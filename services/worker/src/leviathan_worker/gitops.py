@@ -21,7 +21,7 @@ from git import Repo
 from git.exc import GitCommandError
 from pydantic import SecretStr
 
-from leviathan_shared.git_auth import git_env, scrub
+from leviathan_adapters.git_auth import git_env, scrub
 
 SAFE_OPTIONS: Final = (
     "-c", "core.hooksPath=/dev/null",

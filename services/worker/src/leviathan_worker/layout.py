@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from leviathan_shared.executors.contract import engine_dir
+from leviathan_core.job_contract import engine_dir
 from leviathan_worker.verify import scratch_listing
 
 Listing = dict[str, tuple[int, int]]

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from leviathan_shared.backlog import Backlog, BacklogError, TaskEntry, parse_backlog
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import BACKLOG_PATH
-from leviathan_shared.events import FailureReason
-from leviathan_shared.git_auth import auth_failed, redact_url
-from leviathan_shared.scope import ScopeError, normalize_path
-from leviathan_shared.verdicts import StaticRules, static_verdict
+from leviathan_adapters.git_auth import auth_failed, redact_url
+from leviathan_core.backlog import Backlog, BacklogError, TaskEntry, parse_backlog
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import BACKLOG_PATH
+from leviathan_core.events import FailureReason
+from leviathan_core.scope import ScopeError, normalize_path
+from leviathan_core.verdicts import StaticRules, static_verdict
 from leviathan_worker.bookkeeping import bookkeeping_paths
 from leviathan_worker.clone import Checkout, clone_target, populate, read_committed, work_copy
 from leviathan_worker.failure import AttemptFailure

@@ -16,9 +16,9 @@ from datetime import datetime
 
 from pydantic import SecretStr
 
-from leviathan_shared.constants import BRANCH_PREFIX
-from leviathan_shared.events import FailureReason
-from leviathan_shared.forge.base import Forge, ForgeRejected, ForgeUnavailable, PullRequestInfo
+from leviathan_adapters.forge.base import Forge, ForgeRejected, ForgeUnavailable, PullRequestInfo
+from leviathan_core.constants import BRANCH_PREFIX
+from leviathan_core.events import FailureReason
 from leviathan_worker import gitops
 from leviathan_worker.clone import Checkout
 from leviathan_worker.evidence import COMMITTER_EMAIL, COMMITTER_NAME

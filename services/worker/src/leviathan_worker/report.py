@@ -17,15 +17,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
-from leviathan_shared.control_plane_client import (
+from leviathan_adapters.control_plane_client import (
     ControlPlaneAuthFailed,
     ControlPlaneClient,
     ControlPlaneRejected,
     ControlPlaneUnavailable,
 )
-from leviathan_shared.events import Event, EventType, FailureReason, new_event
-from leviathan_shared.git_auth import scrub
-from leviathan_shared.state import AttemptSummary
+from leviathan_adapters.git_auth import scrub
+from leviathan_core.events import Event, EventType, FailureReason, new_event
+from leviathan_core.state import AttemptSummary
 from leviathan_worker.failure import AttemptFailure
 
 RULE = "=" * 60

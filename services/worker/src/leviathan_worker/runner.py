@@ -21,13 +21,13 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from leviathan_shared.backlog import TaskEntry
-from leviathan_shared.config import AutonomyConfig
-from leviathan_shared.constants import branch_name
-from leviathan_shared.control_plane_client import ControlPlaneClient
-from leviathan_shared.events import Event, EventType, FailureReason
-from leviathan_shared.forge.base import Forge, PullRequestInfo
-from leviathan_shared.git_auth import redact_url, scrub
+from leviathan_adapters.control_plane_client import ControlPlaneClient
+from leviathan_adapters.forge.base import Forge, PullRequestInfo
+from leviathan_adapters.git_auth import redact_url, scrub
+from leviathan_core.backlog import TaskEntry
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.constants import branch_name
+from leviathan_core.events import Event, EventType, FailureReason
 from leviathan_worker import preparing, publish
 from leviathan_worker.committing import Attempt, collect, commit, verify
 from leviathan_worker.engine_phase import (

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leviathan_shared.backlog import BacklogError, load_yaml
-from leviathan_shared.constants import BACKLOG_PATH
-from leviathan_shared.scope import ScopeError, Violation, diff_violations, normalize_path
+from leviathan_core.backlog import BacklogError, load_yaml
+from leviathan_core.constants import BACKLOG_PATH
+from leviathan_core.scope import ScopeError, Violation, diff_violations, normalize_path
 from leviathan_worker import gitops
 from leviathan_worker.bookkeeping import bookkeeping_paths
 from leviathan_worker.changeset import is_git_component, printable

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from leviathan_shared.config import AutonomyConfig
+from leviathan_core.config import AutonomyConfig
 from leviathan_worker.engines.backlog_propose import BacklogProposeEngine
 from leviathan_worker.engines.base import ChangeContext, ChangeEngine, EngineError
 from leviathan_worker.engines.command import CommandEngine

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from leviathan_shared.backlog import TaskEntry
+from leviathan_core.backlog import TaskEntry
 
 
 class EngineError(RuntimeError):

@@ -6,8 +6,8 @@ the document carries the title and the acceptance criteria as a checklist.
 
 from __future__ import annotations
 
-from leviathan_shared.backlog import TaskEntry
-from leviathan_shared.scope import ScopeError, normalize_path
+from leviathan_core.backlog import TaskEntry
+from leviathan_core.scope import ScopeError, normalize_path
 from leviathan_worker.bookkeeping import UnsafePath, safe_file
 from leviathan_worker.engines.base import ChangeContext, EngineError
 

@@ -1,0 +1,1 @@
+"""I/O adapters: forges, Redis slots, the control-plane client, backlog reads, runs."""

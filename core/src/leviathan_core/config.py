@@ -1,0 +1,309 @@
+"""Target configuration (``ops/autonomy/*.yaml``) and process settings (env).
+
+The seed's file must load unchanged, so every addition has a default; unknown
+keys and bad values are refused with an error naming the file and the key,
+because a typo in a guardrail setting must never silently loosen it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from croniter import croniter
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leviathan_core.scope import ScopeError, normalize_prefix
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# Dot-separated DNS labels, any case; also matches dotted IPv4 addresses.
+HOST_NAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+CONFIG_SIZE_CAP = 1024 * 1024
+
+NonNegative = Annotated[StrictInt, Field(ge=0)]
+Positive = Annotated[StrictInt, Field(ge=1)]
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names file and key."""
+
+
+class AutonomyConfig(BaseModel):
+    """One target: what to watch, which paths may change, and the caps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_id: str
+    target_repo_url: str = Field(min_length=1)
+    target_branch: str = Field(default="main", min_length=1)
+    allowed_path_prefixes: list[str] = Field(default_factory=lambda: [".leviathan/", "docs/"])
+    max_open_prs: NonNegative = 1
+    max_running_attempts: NonNegative = 1
+    max_attempts_per_task: Positive = 2
+    circuit_breaker_failures: Positive = 2
+    schedule_cron: str = "*/5 * * * *"
+    attempt_timeout_seconds: Positive = 1800
+    control_plane_url: str = "http://127.0.0.1:8000"
+    worker_image: str = "leviathan-worker:local"
+    worker_namespace: str = "leviathan"
+    workspace_dir: str = "/workspace"
+    # Additions beyond the seed's keys; each has a default.
+    autonomy_enabled: StrictBool = True
+    allow_completed_dependencies: StrictBool = False
+    executor: Literal["kubernetes", "local"] = "kubernetes"
+    forge: Literal["github", "local"] = "github"
+    github_api_url: str = "https://api.github.com"
+    change_engine: Literal["backlog-propose", "docs-template", "command"] = "backlog-propose"
+    change_command: list[str] | None = None
+    change_command_timeout_seconds: Positive = 600
+    # The command engine runs in a bubblewrap sandbox; where none can be made it
+    # refuses to run unless this is true (then it runs as the worker's user).
+    allow_unsandboxed_engine: StrictBool = False
+    # host:port endpoints the engine must reach (e.g. a model). Empty: no network.
+    # Locally only on/off is enforced; on Kubernetes it is meant for egress policy.
+    engine_network: list[str] = Field(default_factory=list)
+    local_forge_dir: str | None = None
+    attempt_grace_seconds: NonNegative = 120
+    reconcile_interval_seconds: Positive = 60
+    job_ttl_seconds: NonNegative = 3600
+    # Half-open breaker: this long after the last failure, one probe attempt may
+    # run; it closes the breaker by succeeding. None: only a manual reset closes it.
+    breaker_probe_after_seconds: Positive | None = None
+
+    @field_validator("target_id", "worker_namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not DNS_LABEL.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not DNS-safe: use 1-63 lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("allowed_path_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one prefix is needed (e.g. docs/)")
+        try:
+            return [normalize_prefix(p) for p in value]
+        except ScopeError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value) or len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a 5-field cron expression (e.g. '*/5 * * * *')")
+        return value
+
+    @field_validator("control_plane_url", "github_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("engine_network")
+    @classmethod
+    def _endpoints(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not _is_endpoint(entry):
+                raise ValueError(
+                    f"{entry!r} is not host:port (a DNS name, an IPv4 address or "
+                    "[IPv6], and a port 1-65535, e.g. api.openai.com:443)"
+                )
+        return value
+
+    @field_validator("target_repo_url")
+    @classmethod
+    def _repo_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://", "file://", "/")):
+            raise ValueError(f"{value!r} must be an https:// or file:// URL or an absolute path")
+        return value
+
+    @property
+    def github_repo(self) -> str | None:
+        """``owner/name`` for a GitHub-style https URL, else None."""
+        match = re.match(r"^https?://[^/]+/([^/]+)/([^/]+?)(?:\.git)?/?$", self.target_repo_url)
+        return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def _is_endpoint(entry: str) -> bool:
+    """``host:port``: a DNS name, IPv4 or bracketed IPv6 address, and a port 1-65535."""
+    host, sep, port = entry.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    return bool(HOST_NAME.fullmatch(host)) and len(host) <= 253
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(document)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; docs/reference/configuration.md lists the keys)"
+        lines.append(f"{source}: key '{key}': {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str) -> AutonomyConfig:
+    """Validate an already loaded mapping, naming ``source`` in every error."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
+    try:
+        return AutonomyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None
+
+
+def load_config(path: str | Path) -> AutonomyConfig:
+    """Load one target file."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read configuration: {exc.strerror or exc}") from None
+    if len(raw) > CONFIG_SIZE_CAP:
+        raise ConfigError(f"{file}: configuration larger than {CONFIG_SIZE_CAP} bytes")
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{file}: not valid YAML{where}: {exc}") from None
+    return parse_config(data, str(file))
+
+
+def config_files(path: str | Path) -> list[Path]:
+    """The files ``load_configs`` reads: the file itself, or a directory's YAML files."""
+    root = Path(path)
+    return sorted([*root.glob("*.yaml"), *root.glob("*.yml")]) if root.is_dir() else [root]
+
+
+def config_fingerprint(path: str | Path) -> str:
+    """A digest of every file ``load_configs`` would read, so a reader can tell
+    cheaply whether to load again; an unreadable file counts by its error."""
+    digest = hashlib.sha256()
+    for file in config_files(path):
+        digest.update(str(file).encode() + b"\0")
+        try:
+            digest.update(file.read_bytes()[: CONFIG_SIZE_CAP + 1])
+        except OSError as exc:
+            digest.update(f"unreadable: {exc.strerror or exc}".encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def load_configs(path: str | Path) -> dict[str, AutonomyConfig]:
+    """Load a file or every ``*.yaml``/``*.yml`` in a directory; one target each."""
+    root = Path(path)
+    files = config_files(root)
+    if not files:
+        raise ConfigError(f"{root}: no *.yaml configuration files found")
+    configs: dict[str, AutonomyConfig] = {}
+    for file in files:
+        config = load_config(file)
+        if config.target_id in configs:
+            raise ConfigError(f"{file}: key 'target_id': {config.target_id!r} is defined twice")
+        configs[config.target_id] = config
+    return configs
+
+
+RUN_ENV = Path(".leviathan-run") / "env"
+
+
+def run_env_file(cwd: Path | None = None) -> Path | None:
+    """The settings file ``make run`` wrote, so a command works from any directory.
+
+    ``$LEVIATHAN_RUN_DIR/env`` when that is set, else the nearest
+    ``.leviathan-run/env`` in this directory or a parent (as git finds ``.git``).
+    The environment's own ``LEVIATHAN_*`` variables always win over the file.
+    """
+    if run_dir := os.environ.get("LEVIATHAN_RUN_DIR"):
+        return Path(run_dir) / "env"
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / RUN_ENV).is_file():
+            return folder / RUN_ENV
+    return None
+
+
+class Settings(BaseSettings):
+    """Process settings from ``LEVIATHAN_*`` variables (and the run's ``env`` file).
+
+    Without ``_env_file`` the file is found by ``run_env_file``, not taken
+    relative to the working directory, which is rarely the repository's root.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LEVIATHAN_", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        values.setdefault("_env_file", run_env_file())
+        super().__init__(**values)
+
+    config: str = "ops/autonomy/dev.yaml"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str | None = None
+    control_plane_url: str | None = None
+    control_plane_token: SecretStr | None = None
+    data_dir: str = "./.leviathan-data"
+    cache_dir: str = "./.leviathan-cache"
+    spool_dir: str | None = None
+    # How often beat looks at the target files again (0: only when it starts).
+    beat_reload_seconds: float = Field(default=30.0, ge=0)
+    github_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GITHUB_TOKEN", "LEVIATHAN_GITHUB_TOKEN")
+    )
+
+    def control_plane_for(self, config: AutonomyConfig) -> str:
+        """The environment's URL wins over the file's (a process knows where it runs)."""
+        return (self.control_plane_url or config.control_plane_url).rstrip("/")
+
+    def broker_url(self) -> str:
+        """``redis_url`` when configured; an error naming the ways to configure it.
+
+        The field's localhost default suits a command that reports an
+        unreachable Redis, never a Celery app: a worker, ``purge`` or
+        ``control`` aimed at whatever Redis happens to listen on 6379 would act
+        on someone else's queues.
+        """
+        if "redis_url" not in self.model_fields_set:
+            raise ConfigError(
+                "no broker configured: set LEVIATHAN_REDIS_URL, or run from the directory "
+                "of a `make run` (its .leviathan-run/env), or set LEVIATHAN_RUN_DIR to that "
+                "run directory"
+            )
+        return self.redis_url
+
+    def spool_path(self) -> Path:
+        return Path(self.spool_dir or Path(self.data_dir) / "spool")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

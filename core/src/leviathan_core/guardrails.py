@@ -1,0 +1,217 @@
+"""The selection rule: ``decide(config, backlog, facts) -> Decision``. Pure, no I/O.
+
+Everything the scheduler, ``leviathan plan`` and the tests agree on lives
+here, so "why did nothing happen" has exactly one answer. Cycle reasons are
+checked in a fixed order and the first that applies is reported; every task
+gets all of its own reasons so an operator sees everything to fix at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from leviathan_core.backlog import Backlog, BacklogError, TaskEntry
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.verdicts import StaticRules, TaskReason, TaskVerdict, judge_backlog
+
+
+class CycleReason(StrEnum):
+    DISABLED = "disabled"
+    PAUSED = "paused"
+    BREAKER_OPEN = "breaker_open"
+    MAX_OPEN_PRS = "max_open_prs"
+    MAX_RUNNING_ATTEMPTS = "max_running_attempts"
+    BACKLOG_INVALID = "backlog_invalid"
+    NO_ELIGIBLE_TASK = "no_eligible_task"
+
+
+FACT_SOURCES = ("forge", "control_plane", "redis", "backlog")
+
+
+def unavailable_reason(source: str) -> str:
+    return f"fact_unavailable:{source}"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the world looks like this tick, gathered by the scheduler (or given to plan)."""
+
+    paused: bool = False
+    pause_reason: str | None = None
+    # Held open whatever the count (plan and tests); the scheduler leaves it False
+    # and decides by ``consecutive_failures`` alone (breaker_tripped).
+    breaker_open: bool = False
+    consecutive_failures: int = 0
+    # Seconds since the newest failed attempt, read only while the breaker is open
+    # and probes are configured (None: unknown, so no probe).
+    last_failure_age_seconds: float | None = None
+    open_pr_count: int = 0
+    open_pr_task_ids: frozenset[str] = frozenset()
+    running_count: int = 0
+    running_task_ids: frozenset[str] = frozenset()
+    attempts_per_task: Mapping[str, int] = field(default_factory=dict)
+    unavailable: tuple[str, ...] = ()
+    unavailable_messages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "dispatch" | "skip"
+    reason: str | None
+    task: TaskEntry | None = None
+    attempt_number: int | None = None
+    tasks: tuple[TaskVerdict, ...] = ()
+    messages: tuple[str, ...] = ()
+    breaker_tripped: bool = False
+    breaker_probe: bool = False  # the breaker is open and this is its one probe attempt
+
+    @property
+    def task_id(self) -> str | None:
+        return self.task.id if self.task else None
+
+    def as_json(self) -> dict[str, object]:
+        """The ``plan --json`` / ``scheduler.cycle`` form."""
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "task_id": self.task_id,
+            "attempt_number": self.attempt_number,
+            "reasons": [self.reason] if self.reason else [],
+            "messages": list(self.messages),
+            "breaker_probe": self.breaker_probe,
+            "tasks": [
+                {
+                    "id": v.name,
+                    "eligible": v.eligible,
+                    "reasons": list(v.reasons),
+                    "messages": list(v.messages),
+                }
+                for v in self.tasks
+            ],
+        }
+
+
+def with_facts(
+    verdict: TaskVerdict, task_id: str, config: AutonomyConfig, facts: Facts
+) -> TaskVerdict:
+    """Add this tick's reasons (attempts used, an open PR) to a static verdict."""
+    if verdict.reasons == (TaskReason.INVALID_TASK,):
+        return verdict
+    reasons, messages = list(verdict.reasons), list(verdict.messages)
+    used = facts.attempts_per_task.get(task_id, 0)
+    if used >= config.max_attempts_per_task:
+        reasons.append(TaskReason.ATTEMPTS_EXHAUSTED)
+        messages.append(f"{used}/{config.max_attempts_per_task} attempts used")
+    if task_id in facts.open_pr_task_ids:
+        reasons.append(TaskReason.OPEN_PR_EXISTS)
+    if task_id in facts.running_task_ids:
+        reasons.append(TaskReason.ATTEMPT_RUNNING)
+    if len(reasons) == len(verdict.reasons):
+        return verdict
+    return TaskVerdict(verdict.name, False, tuple(reasons), tuple(messages))
+
+
+def probe_due(config: AutonomyConfig, facts: Facts) -> bool:
+    """Half-open breaker: one probe once the cooldown since the newest failure is over.
+
+    Only with nothing running, so a probe never runs beside another attempt and
+    the next failure re-opens the breaker for a full cooldown.
+    """
+    wait = config.breaker_probe_after_seconds
+    age = facts.last_failure_age_seconds
+    return wait is not None and age is not None and age >= wait and facts.running_count == 0
+
+
+def breaker_tripped(config: AutonomyConfig, consecutive_failures: int) -> bool:
+    """The breaker rule, in one place: the control plane's count against the target's
+    current ``circuit_breaker_failures`` (read each cycle, so an edit applies at once)."""
+    return consecutive_failures >= config.circuit_breaker_failures
+
+
+def _breaker_message(config: AutonomyConfig, facts: Facts) -> str:
+    text = (
+        f"{facts.consecutive_failures} consecutive failures "
+        f"(limit {config.circuit_breaker_failures}); reset with `leviathan reset-breaker`"
+    )
+    wait = config.breaker_probe_after_seconds
+    if wait is None:
+        return text
+    age = facts.last_failure_age_seconds
+    if age is None:
+        return f"{text}; no probe: the time of the last failure is unknown"
+    if facts.running_count:
+        return f"{text}; no probe while an attempt runs"
+    return f"{text}; one probe attempt in {max(wait - age, 0):.0f}s"
+
+
+def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, list[str], bool, bool]:
+    """The first cycle-level reason that applies, in the documented order.
+
+    Also whether the breaker tripped and whether this cycle is its probe.
+    """
+    tripped = breaker_tripped(config, facts.consecutive_failures)
+    if not config.autonomy_enabled:
+        off = "autonomy_enabled is false in the configuration"
+        return CycleReason.DISABLED, [off], tripped, False
+    if facts.paused:
+        reason = f"paused: {facts.pause_reason or 'no reason given'}"
+        return CycleReason.PAUSED, [reason], tripped, False
+    probe = False
+    if facts.breaker_open or tripped:
+        if not probe_due(config, facts):
+            return CycleReason.BREAKER_OPEN, [_breaker_message(config, facts)], tripped, False
+        probe = True
+    if facts.unavailable:
+        first = unavailable_reason(facts.unavailable[0])
+        return first, list(facts.unavailable_messages), tripped, False
+    if facts.open_pr_count >= config.max_open_prs:
+        message = f"Open PRs: {facts.open_pr_count}/{config.max_open_prs}"
+        return CycleReason.MAX_OPEN_PRS, [message], tripped, False
+    if facts.running_count >= config.max_running_attempts:
+        message = f"Running attempts: {facts.running_count}/{config.max_running_attempts}"
+        return CycleReason.MAX_RUNNING_ATTEMPTS, [message], tripped, False
+    return None, [], tripped, probe
+
+
+def decide(
+    config: AutonomyConfig, backlog: Backlog | BacklogError | None, facts: Facts
+) -> Decision:
+    """Pick the first eligible task in file order, or say exactly why nothing runs.
+
+    ``backlog`` is None only when it could not be read at all (then
+    ``facts.unavailable`` names ``backlog``); a BacklogError is a file that was
+    read but cannot be used.
+    """
+    reason, messages, tripped, probe = _cycle_reason(config, facts)
+    verdicts: tuple[TaskVerdict, ...] = ()
+    chosen: TaskEntry | None = None
+    if isinstance(backlog, Backlog):
+        judgement = judge_backlog(backlog, StaticRules.of(config))
+        verdicts = judgement.verdicts
+        touched = set(facts.open_pr_task_ids).union(facts.attempts_per_task, facts.running_task_ids)
+        positions = backlog.positions
+        changes = {
+            positions[task_id]: with_facts(verdicts[positions[task_id]], task_id, config, facts)
+            for task_id in touched
+            if task_id in positions
+        }
+        if changes:
+            patched = list(verdicts)
+            for index, verdict in changes.items():
+                patched[index] = verdict
+            verdicts = tuple(patched)
+        chosen = next((backlog.tasks[i] for i in judgement.eligible if verdicts[i].eligible), None)
+    if reason is None and isinstance(backlog, BacklogError):
+        reason, messages = CycleReason.BACKLOG_INVALID, [str(backlog)]
+    if reason is None and backlog is None:
+        reason, messages = unavailable_reason("backlog"), ["the backlog could not be read"]
+    if reason is None and chosen is None:
+        reason, messages = CycleReason.NO_ELIGIBLE_TASK, ["no task passes every guardrail"]
+    if reason is not None:
+        return Decision("skip", reason, None, None, verdicts, tuple(messages), tripped)
+    assert chosen is not None and chosen.id is not None
+    number = facts.attempts_per_task.get(chosen.id, 0) + 1
+    shown = ("breaker half-open: one probe attempt",) if probe else ()
+    return Decision("dispatch", None, chosen, number, verdicts, shown, tripped, probe)

@@ -1,0 +1,1 @@
+"""Executors start worker runs: Kubernetes Jobs or local processes."""

@@ -1,0 +1,60 @@
+"""What each service installs: the layers hold at the package level too.
+
+import-linter proves the control plane's code does not import a cluster,
+GitHub or git client; this proves its image cannot contain one, by asking uv
+what the locked install of each service package brings.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = {"kubernetes", "pygithub", "gitpython"}
+
+
+def installed(package: str) -> set[str]:
+    uv = shutil.which("uv")
+    assert uv is not None, "uv is installed by `make install`"
+    done = subprocess.run(
+        [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--package", package],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = set()
+    for line in done.stdout.splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)==", line)
+        if match:
+            names.add(match.group(1).lower().replace("_", "-"))
+    return names
+
+
+def test_the_control_plane_installs_no_cluster_github_or_git_client() -> None:
+    names = installed("leviathan-control-plane")
+    assert "fastapi" in names  # the export really lists the service's dependencies
+    assert names & HEAVY == set()
+
+
+@pytest.mark.parametrize(
+    ("package", "needs"),
+    [
+        ("leviathan-scheduler", {"kubernetes", "pygithub", "gitpython"}),
+        ("leviathan-dispatch", {"kubernetes"}),
+        ("leviathan-worker", {"pygithub", "gitpython"}),
+    ],
+)
+def test_each_service_gets_the_clients_it_uses(package: str, needs: set[str]) -> None:
+    assert needs <= installed(package)
+
+
+def test_the_core_installs_no_io_library() -> None:
+    names = installed("leviathan-core")
+    assert "pydantic" in names
+    assert names & (HEAVY | {"httpx", "redis", "celery", "kombu"}) == set()
