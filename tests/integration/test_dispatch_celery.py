@@ -17,9 +17,10 @@ import pytest
 import redis
 import yaml
 from celery import Celery
+from tests.support.control_plane import running_control_plane
 from tests.support.k8s_fake import KubernetesFake
 from tests.support.messages import dispatch_message, wire
-from tests.support.servers import RedisServer, UvicornThread, wait_for
+from tests.support.servers import RedisServer, wait_for
 
 from leviathan_adapters.celery_config import celery_settings
 from leviathan_adapters.control_plane_client import ControlPlaneClient
@@ -27,9 +28,6 @@ from leviathan_core.constants import QUEUE_DISPATCH, TASK_START_ATTEMPT
 from leviathan_core.events import Event
 from leviathan_core.job_naming import job_name
 from leviathan_core.messages import DispatchMessage
-
-control_plane_app = pytest.importorskip("leviathan_control_plane.app")
-control_plane_settings = pytest.importorskip("leviathan_control_plane.settings")
 
 TOKEN = "dispatch-test-token"
 NAMESPACE = "leviathan"
@@ -89,10 +87,10 @@ def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -
     tmp = tmp_path_factory.mktemp("dispatch")
     redis_url = f"redis://127.0.0.1:{redis_server.port}/4"
     redis.Redis.from_url(redis_url).flushdb()
-    settings = control_plane_settings.ControlPlaneSettings(
-        control_plane_token=TOKEN, data_dir=str(tmp / "control-plane"), database_url=None
-    )
-    with KubernetesFake() as k8s, UvicornThread(control_plane_app.create_app(settings)) as cp:
+    with (
+        KubernetesFake() as k8s,
+        running_control_plane(tmp / "control-plane", token=TOKEN) as cp,
+    ):
         env = {
             key: value
             for key, value in os.environ.items()

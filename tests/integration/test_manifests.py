@@ -10,13 +10,13 @@ reference only) are asserted on the rendered objects.
 from __future__ import annotations
 
 import copy
-import importlib.util
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+from kubernetes.client import ApiClient
 from tests.support.k8s_objects import (
     Obj,
     containers,
@@ -28,6 +28,9 @@ from tests.support.k8s_objects import (
 )
 
 from leviathan_core.config import load_config
+from leviathan_core.events import EventType, new_event
+from leviathan_core.messages import DispatchMessage
+from leviathan_dispatch.job_spec import build_job
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -267,14 +270,6 @@ def test_commands_are_installed_entry_points(rendered: dict[str, list[Obj]], nam
 
 
 def test_worker_job_from_job_spec_validates() -> None:
-    if importlib.util.find_spec("leviathan_dispatch.job_spec") is None:
-        pytest.skip("leviathan_dispatch.job_spec is not written yet")
-    from kubernetes.client import ApiClient
-
-    from leviathan_core.events import EventType, new_event
-    from leviathan_core.messages import DispatchMessage
-    from leviathan_dispatch.job_spec import build_job
-
     config = load_config(REPO / "ops" / "autonomy" / "dev.yaml")
     attempt = "attempt-update-readme-links-3f9a1c2e"
     created = new_event(
