@@ -47,7 +47,7 @@ def test_the_cycle_lock_names_its_holder(r: fakeredis.FakeRedis) -> None:
 
 def test_cycle_lock_expires(r: fakeredis.FakeRedis) -> None:
     assert slots.acquire_cycle_lock(r, "radix", 0.05) is not None
-    time.sleep(0.1)
+    time.sleep(0.1)  # the lock's 50 ms run out (a Redis expiry; no clock to advance)
     assert slots.acquire_cycle_lock(r, "radix", 30) is not None
 
 
@@ -108,7 +108,7 @@ def test_a_released_running_slot_keeps_the_pr_slot(r: fakeredis.FakeRedis) -> No
 
 def test_expired_leases_are_purged_before_counting(r: fakeredis.FakeRedis) -> None:
     assert slots.reserve(r, "t", "old", max_running=1, max_prs=1, lease_seconds=0.05)
-    time.sleep(0.1)
+    time.sleep(0.1)  # the lease runs out: the point of the test
     assert slots.holders(r, "t").running == {}
     assert slots.reserve(r, "t", "new", max_running=1, max_prs=1, lease_seconds=60)
     assert r.zscore(running_slots_key("t"), "old") is None
@@ -130,7 +130,7 @@ def test_renew_extends_only_live_members(r: fakeredis.FakeRedis) -> None:
 
 def test_renew_does_not_resurrect_an_expired_member(r: fakeredis.FakeRedis) -> None:
     assert slots.reserve(r, "t", "a1", max_running=1, max_prs=1, lease_seconds=0.05)
-    time.sleep(0.1)
+    time.sleep(0.1)  # the lease runs out: the point of the test
     assert slots.renew(r, "t", "a1", lease_seconds=600) == 0
     assert slots.holders(r, "t").running == {}
 
@@ -171,7 +171,7 @@ def test_pause_with_expiry_resumes_by_itself(r: fakeredis.FakeRedis) -> None:
     seen = slots.pause_state(r, "t")
     assert seen is not None
     assert seen.until == state.until
-    time.sleep(0.2)
+    time.sleep(0.2)  # the pause's 100 ms run out (a Redis expiry; no clock to advance)
     assert slots.pause_state(r, "t") is None
 
 

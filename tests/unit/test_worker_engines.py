@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
+from tests.support.servers import wait_for
 
 from leviathan_core.backlog import parse_task
 from leviathan_core.config import parse_config
@@ -181,10 +181,8 @@ def test_unsandboxed_command_background_children_do_not_outlive_it(
         except FileNotFoundError:
             return True
 
-    deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously
-    while not dead() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert dead()
+    # SIGKILL is delivered asynchronously.
+    wait_for(dead, f"the engine's background child {pid} to be killed", timeout=10, interval=0.01)
 
 
 def test_command_refuses_to_run_unsandboxed_unless_allowed(
