@@ -1,26 +1,23 @@
-"""The app factory: settings in, a ready ASGI app out (migrations already applied)."""
+"""The app factory: settings in, a ready ASGI app out (migrations already applied).
+
+The composition root: it builds the log's engine and store, the read side,
+the metrics and the webhook sender, and hands them to the HTTP layer (api.app).
+"""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from leviathan_control_plane.auth import require_token
-from leviathan_control_plane.database import make_engine, migrate
-from leviathan_control_plane.errors import install_handlers
-from leviathan_control_plane.github_webhooks import GitHubHooks, TickSender
-from leviathan_control_plane.metrics import Metrics
-from leviathan_control_plane.middleware import BodyLimit, RequestContext
-from leviathan_control_plane.openapi import build_openapi
-from leviathan_control_plane.queries import Reader
-from leviathan_control_plane.routers import events, ops, reads, webhooks
-from leviathan_control_plane.services import Services
+from leviathan_control_plane.api.app import build_api
+from leviathan_control_plane.api.metrics import Metrics
+from leviathan_control_plane.api.services import Services
+from leviathan_control_plane.log.database import make_engine, migrate
+from leviathan_control_plane.log.store import EventStore
+from leviathan_control_plane.queries.reader import Reader
 from leviathan_control_plane.settings import ControlPlaneSettings
-from leviathan_control_plane.store import EventStore
-from leviathan_control_plane.strict_query import reject_unknown_query
+from leviathan_control_plane.webhooks.ticks import GitHubHooks, TickSender
 
 
 def create_app(
@@ -34,41 +31,23 @@ def create_app(
     if run_migrations:
         migrate(engine)
     reader = Reader(engine)
-    metrics = Metrics(reader)
     hooks = _github_hooks(settings)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
-        if hooks is not None:
-            hooks.sender.close()
-
-    app = FastAPI(
-        lifespan=lifespan,
-        title="Leviathan control plane",
-        version="1.0.0",
-        description="Append-only event log, projections and the facts the scheduler reads.",
-    )
-    app.state.services = Services(
+    services = Services(
         engine=engine,
         store=EventStore(engine),
         reader=reader,
-        metrics=metrics,
+        metrics=Metrics(reader),
         token=token,
         max_batch_events=settings.max_batch_events,
         webhooks=hooks,
     )
-    install_handlers(app)
-    strict = Depends(reject_unknown_query)
-    app.include_router(ops.router, dependencies=[strict])
-    app.include_router(events.router, dependencies=[Depends(require_token), strict])
-    app.include_router(reads.router, dependencies=[Depends(require_token), strict])
-    app.include_router(webhooks.router, dependencies=[strict])  # HMAC-signed instead
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RequestContext, metrics=metrics)
-    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
-    return app
+
+    def close() -> None:
+        engine.dispose()
+        if hooks is not None:
+            hooks.sender.close()
+
+    return build_api(services, max_body_bytes=settings.max_body_bytes, close=close)
 
 
 def _github_hooks(settings: ControlPlaneSettings) -> GitHubHooks | None:

@@ -9,7 +9,7 @@ import sys
 import uvicorn
 
 from leviathan_control_plane.app import create_app, freeze_startup_heap
-from leviathan_control_plane.database import make_engine, migrate
+from leviathan_control_plane.log.database import make_engine, migrate
 from leviathan_control_plane.logs import configure_logging
 from leviathan_control_plane.settings import ControlPlaneSettings, SettingsError
 

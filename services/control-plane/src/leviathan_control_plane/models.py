@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leviathan_shared.events import ID_PATTERN, Event, WireTime
-from leviathan_shared.state import AttemptSummary
+from leviathan_core.events import ID_PATTERN, Event, WireTime
+from leviathan_core.state import AttemptSummary
 
 TARGET_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 

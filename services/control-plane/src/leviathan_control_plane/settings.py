@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from leviathan_shared.config import ConfigError, load_configs
+from leviathan_core.config import ConfigError, load_configs
 
 
 class SettingsError(RuntimeError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine, text
 
-from leviathan_control_plane.schema import metadata
+from leviathan_control_plane.log.schema import metadata
 
 # Any fixed number works; it only has to be the same for every control plane.
 ADVISORY_LOCK = 0x4C455649

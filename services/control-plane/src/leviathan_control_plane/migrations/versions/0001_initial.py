@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from leviathan_control_plane.schema import UTCDateTime
+from leviathan_control_plane.log.schema import UTCDateTime
 
 revision = "0001"
 down_revision = None

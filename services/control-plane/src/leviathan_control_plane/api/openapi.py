@@ -14,8 +14,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
 from leviathan_control_plane.models import BreakerReset, Bundle, EventBatch
-from leviathan_control_plane.projection import MAX_INT32, MAX_INT64
-from leviathan_shared.events import ATTEMPT_TYPES, CODE_PATTERN, ID_PATTERN, Event, EventType
+from leviathan_control_plane.projections.payload import MAX_INT32, MAX_INT64
+from leviathan_core.events import ATTEMPT_TYPES, CODE_PATTERN, ID_PATTERN, Event, EventType
 
 BODY_SCHEMAS: dict[str, Any] = {
     "EventOrBatch": Event | EventBatch,
@@ -41,7 +41,7 @@ def _payload(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_rules() -> list[dict[str, Any]]:
-    """Cross-field rules of leviathan_shared.events.Event and the payload checks."""
+    """Cross-field rules of leviathan_core.events.Event and the payload checks."""
     return [
         _when(
             sorted(ATTEMPT_TYPES),

@@ -10,8 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from leviathan_control_plane.api.services import Services, get_services
 from leviathan_control_plane.models import ErrorBody, Health, Readiness
-from leviathan_control_plane.services import Services, get_services
 
 router = APIRouter(tags=["operations"])
 ServicesDep = Annotated[Services, Depends(get_services)]

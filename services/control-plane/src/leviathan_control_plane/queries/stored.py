@@ -12,7 +12,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from leviathan_control_plane.jsonbody import MAX_STORED_DEPTH, read_json
+from leviathan_control_plane.log.jsonbody import MAX_STORED_DEPTH, read_json
 
 
 def utc_text(moment: datetime) -> str:

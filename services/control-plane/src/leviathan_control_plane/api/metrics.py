@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from leviathan_control_plane.queries import Reader
+from leviathan_control_plane.queries.reader import Reader
 
 log = logging.getLogger("leviathan.control_plane")
 
@@ -41,6 +41,8 @@ class BreakerCollector(Collector):
 
 
 class Metrics:
+    """The service's counters and histograms, on a registry of its own."""
+
     def __init__(self, reader: Reader) -> None:
         self.registry = CollectorRegistry()
         self.events = Counter(

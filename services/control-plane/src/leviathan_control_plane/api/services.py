@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import Engine
 
-from leviathan_control_plane.github_webhooks import GitHubHooks
-from leviathan_control_plane.metrics import Metrics
-from leviathan_control_plane.queries import Reader
-from leviathan_control_plane.store import EventStore
+from leviathan_control_plane.api.metrics import Metrics
+from leviathan_control_plane.log.store import EventStore
+from leviathan_control_plane.queries.reader import Reader
+from leviathan_control_plane.webhooks.ticks import GitHubHooks
 
 
 @dataclass
 class Services:
+    """Built once per app (app.create_app); routes reach it through ``get_services``."""
+
     engine: Engine
     store: EventStore
     reader: Reader
@@ -25,5 +27,6 @@ class Services:
 
 
 def get_services(request: Request) -> Services:
+    """FastAPI dependency: the serving app's services."""
     services: Services = request.app.state.services
     return services

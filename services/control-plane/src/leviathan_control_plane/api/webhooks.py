@@ -21,17 +21,13 @@ from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
+from leviathan_control_plane.api.services import Services, get_services
 from leviathan_control_plane.errors import ApiError
-from leviathan_control_plane.github_webhooks import (
-    GitHubHooks,
-    Verdict,
-    signature_valid,
-    ticks_for,
-)
-from leviathan_control_plane.jsonbody import read_json
+from leviathan_control_plane.log.jsonbody import read_json
 from leviathan_control_plane.models import ErrorBody
-from leviathan_control_plane.services import Services, get_services
-from leviathan_shared.config import ConfigError, load_configs
+from leviathan_control_plane.webhooks.github import Verdict, signature_valid, ticks_for
+from leviathan_control_plane.webhooks.ticks import GitHubHooks
+from leviathan_core.config import ConfigError, load_configs
 
 log = logging.getLogger("leviathan.control_plane")
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])

@@ -22,6 +22,7 @@ def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
+    """The token every route but health, metrics and the signed webhook needs."""
     expected: bytes = request.app.state.services.token
     if credentials is None:
         raise ApiError(

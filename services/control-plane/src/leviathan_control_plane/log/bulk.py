@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Dialect, Table
 from sqlalchemy.engine import Connection
 
-from leviathan_control_plane.schema import UTCDateTime
+from leviathan_control_plane.log.schema import UTCDateTime
 
 
 def naive_utc(value: Any) -> Any:
@@ -47,6 +47,7 @@ def _converted(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], lis
 
 
 def pg_copy(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """COPY ... FROM STDIN: new rows in one round trip (events and new attempts)."""
     columns, values = _converted(table, rows)
     raw = conn.connection.driver_connection
     assert raw is not None

@@ -28,6 +28,7 @@ def _names(route: APIRoute) -> frozenset[str]:
 
 
 def reject_unknown_query(request: Request) -> None:
+    """Router dependency: a 422 naming the first query parameter the route does not take."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return

@@ -8,23 +8,32 @@ in target-id order, so two batches cannot deadlock), on SQLite by
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Engine, RowMapping, any_, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Engine, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from leviathan_control_plane import schema
-from leviathan_control_plane.bulk import pg_copy, pg_upsert
-from leviathan_control_plane.canonical import GENESIS_HASH, event_body
-from leviathan_control_plane.database import WRITE_OPTION, is_sqlite
-from leviathan_control_plane.projection import (
+from leviathan_control_plane.log import schema
+from leviathan_control_plane.log.bulk import pg_copy, pg_upsert
+from leviathan_control_plane.log.canonical import event_body
+from leviathan_control_plane.log.database import WRITE_OPTION, is_sqlite
+from leviathan_control_plane.log.rows import (
+    attempt_row,
+    event_row,
+    new_target_row,
+    pull_row,
+    target_row,
+    target_view,
+)
+from leviathan_control_plane.projections.payload import as_count
+from leviathan_control_plane.projections.projection import apply
+from leviathan_control_plane.projections.views import (
     Appended,
     AttemptView,
     PullView,
@@ -32,18 +41,14 @@ from leviathan_control_plane.projection import (
     Stored,
     TargetView,
     Working,
-    apply,
-    as_count,
 )
-from leviathan_shared.events import Event
+from leviathan_core.events import Event
 
 CHUNK = 500
 RETRIES = 3
 # Batch reads are lookups by key; a cached plan made while a table was small may scan
 # it whole and compare every row with every id (10x slower once it has grown).
 INDEX_LOOKUPS = "SET LOCAL enable_seqscan = off"
-ATTEMPT_FIELDS = [c.name for c in schema.attempts.columns]
-PULL_FIELDS = [c.name for c in schema.pull_requests.columns]
 
 
 @dataclass(frozen=True)
@@ -128,17 +133,17 @@ class EventStore:
         query = select(t).where(t.c.target_id.in_(target_ids)).order_by(t.c.target_id)
         if not self._sqlite:
             query = query.with_for_update()  # PostgreSQL locks rows in ORDER BY order
-        found = {row["target_id"]: _target_view(row) for row in conn.execute(query).mappings()}
+        found = {row["target_id"]: target_view(row) for row in conn.execute(query).mappings()}
         missing = [tid for tid in target_ids if tid not in found]
         if missing:
-            rows = [_new_target_row(tid) for tid in missing]
+            rows = [new_target_row(tid) for tid in missing]
             if self._sqlite:
                 conn.execute(insert(t), rows)
             else:
                 stmt = postgresql.insert(t).on_conflict_do_nothing(index_elements=["target_id"])
                 conn.execute(stmt, rows)
             again = query.where(t.c.target_id.in_(missing))
-            found |= {row["target_id"]: _target_view(row) for row in conn.execute(again).mappings()}
+            found |= {row["target_id"]: target_view(row) for row in conn.execute(again).mappings()}
         return found
 
     def _among(self, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
@@ -185,26 +190,26 @@ class EventStore:
         if not work.new_events:
             return
         now = datetime.now(UTC)
-        self._insert(conn, schema.events, [_event_row(item, now) for item in work.new_events])
+        self._insert(conn, schema.events, [event_row(item, now) for item in work.new_events])
         dirty = sorted(work.dirty_attempts)
         # A new attempt is a plain INSERT: if another target's writer took the same id
         # meanwhile, the unique key fails and the batch is retried with a fresh look.
         self._insert(
             conn,
             schema.attempts,
-            [_attempt_row(work.attempts[i]) for i in dirty if i not in work.loaded],
+            [attempt_row(work.attempts[i]) for i in dirty if i not in work.loaded],
         )
         self._upsert(
             conn,
             schema.attempts,
             ["attempt_id"],
-            [_attempt_row(work.attempts[i]) for i in dirty if i in work.loaded],
+            [attempt_row(work.attempts[i]) for i in dirty if i in work.loaded],
         )
         self._upsert(
             conn,
             schema.pull_requests,
             ["target_id", "pr_number"],
-            [_pull_row(work.pulls[key]) for key in sorted(work.dirty_pulls)],
+            [pull_row(work.pulls[key]) for key in sorted(work.dirty_pulls)],
         )
         tasks = [
             {"target_id": t, "task_id": task, "attempts": work.tasks[(t, task)]}
@@ -212,7 +217,7 @@ class EventStore:
         ]
         self._upsert(conn, schema.task_attempts, ["target_id", "task_id"], tasks)
         t = schema.targets
-        rows = [_target_row(view) for view in work.targets.values()]
+        rows = [target_row(view) for view in work.targets.values()]
         stmt = update(t).where(t.c.target_id == bindparam("b_target_id"))
         stmt = stmt.values({c: bindparam(f"b_{c}") for c in rows[0] if c != "target_id"})
         conn.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in rows])
@@ -240,64 +245,3 @@ def _retryable(exc: DBAPIError) -> bool:
         return True
     code = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return code in ("40P01", "40001")  # deadlock detected, serialization failure
-
-
-def _new_target_row(target_id: str) -> dict[str, Any]:
-    return {
-        "target_id": target_id,
-        "last_sequence": 0,
-        "last_hash": GENESIS_HASH,
-        "consecutive_failures": 0,
-        "open_prs": 0,
-        "paused": False,
-        "pause_reason": None,
-        "stats": "{}",
-        "updated_at": None,
-    }
-
-
-def _target_view(row: RowMapping) -> TargetView:
-    data = dict(row)
-    data["stats"] = json.loads(data["stats"] or "{}")
-    return TargetView(**data)
-
-
-def _target_row(view: TargetView) -> dict[str, Any]:
-    return {
-        "target_id": view.target_id,
-        "last_sequence": view.last_sequence,
-        "last_hash": view.last_hash,
-        "consecutive_failures": view.consecutive_failures,
-        "open_prs": view.open_prs,
-        "paused": view.paused,
-        "pause_reason": view.pause_reason,
-        "stats": json.dumps(view.stats, sort_keys=True),
-        "updated_at": view.updated_at,
-    }
-
-
-def _attempt_row(view: AttemptView) -> dict[str, Any]:
-    return {name: getattr(view, name) for name in ATTEMPT_FIELDS}
-
-
-def _pull_row(view: PullView) -> dict[str, Any]:
-    return {name: getattr(view, name) for name in PULL_FIELDS}
-
-
-def _event_row(item: tuple[Event, str, int, str, str], now: datetime) -> dict[str, Any]:
-    event, body, sequence, prev_hash, digest = item
-    return {
-        "event_id": event.event_id,
-        "target_id": event.target_id,
-        "sequence": sequence,
-        "type": event.type.value,
-        "attempt_id": event.attempt_id,
-        "task_id": event.task_id,
-        "occurred_at": event.occurred_at,
-        "received_at": now,
-        "actor": event.actor,
-        "fence": event.fence,
-        "body": body,
-        "prev_hash": prev_hash,
-        "hash": digest,
-    }

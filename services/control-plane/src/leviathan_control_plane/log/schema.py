@@ -2,8 +2,8 @@
 
 The event table is append-only; every other table is a projection rebuilt
 from it in the same transaction, so reads never have to scan the log.
-The migrations under ``migrations/versions`` create exactly these tables;
-a unit test compares the two.
+The migrations (``leviathan_control_plane/migrations/versions``) create
+exactly these tables; a unit test compares the two.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writers so that
 one writer at a time holds the database and readers keep reading; PostgreSQL
-serialises appends with a row lock per target (see store.py).
+serialises appends with a row lock per target (see log/store.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The Alembic scripts stay at leviathan_control_plane/migrations (the package root).
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 WRITE_OPTION = "leviathan_write"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -59,10 +60,12 @@ def make_engine(url: str) -> Engine:
 
 
 def is_sqlite(engine: Engine) -> bool:
+    """SQLite needs the process lock and plain statements instead of COPY and arrays."""
     return engine.dialect.name == "sqlite"
 
 
 def alembic_config(engine: Engine) -> Config:
+    """Alembic run on our engine (migrations/env.py takes it from ``attributes``)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine

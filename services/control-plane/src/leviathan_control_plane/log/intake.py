@@ -7,20 +7,22 @@ from the routes so every rule can be tested on tables of bad inputs.
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from leviathan_control_plane.errors import ApiError, describe, error_items
-from leviathan_control_plane.jsonbody import JsonRefused, NotJson, read_json
-from leviathan_control_plane.models import Bundle, BundleEvent, ErrorItem
-from leviathan_control_plane.projection import MAX_INT64, payload_problems
-from leviathan_shared.events import Event, EventType
+from leviathan_control_plane.log.jsonbody import JsonRefused, NotJson, read_json
+from leviathan_control_plane.models import BreakerReset, Bundle, BundleEvent, ErrorItem
+from leviathan_control_plane.projections.payload import MAX_INT64, payload_problems
+from leviathan_core.events import Event, EventType
+
+Body = TypeVar("Body", bound=BaseModel)
 
 
 def parse_json(raw: bytes) -> Any:
     """Every JSON body goes through here: 400 when it is not JSON, 422 naming the rule
-    when it is JSON the log will not hold (see ``jsonbody``)."""
+    when it is JSON the log will not hold (see log.jsonbody)."""
     try:
         return read_json(raw)
     except NotJson as exc:
@@ -35,7 +37,7 @@ def validate_event(data: Any, prefix: list[str | int]) -> Event:
     try:
         event = Event.model_validate(data)
     except ValidationError as exc:
-        items = error_items(exc, prefix)
+        items = error_items(exc.errors(), prefix)
         raise ApiError(422, describe(items), errors=items) from None
     problems = payload_problems(event)
     if event.fence is not None and event.fence > MAX_INT64:
@@ -96,14 +98,25 @@ def parse_events(raw: bytes, max_batch: int) -> tuple[list[Event], bool]:
 
 
 def parse_bundle(raw: bytes, max_batch: int) -> Bundle:
+    """The seed-era bundle; its size is capped before any event in it is validated."""
     data = parse_json(raw)
     items = data.get("events") if isinstance(data, dict) else None
     if isinstance(items, list) and len(items) > max_batch:
         raise ApiError(413, f"bundle of {len(items)} events exceeds the cap of {max_batch}")
+    return _body_model(Bundle, data)
+
+
+def parse_reset(raw: bytes) -> BreakerReset:
+    """The body of POST /v1/targets/{target_id}/breaker/reset."""
+    return _body_model(BreakerReset, parse_json(raw))
+
+
+def _body_model(model: type[Body], data: Any) -> Body:
+    """``data`` as ``model``, or an ApiError(422) whose errors sit under ``body``."""
     try:
-        return Bundle.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        items = error_items(exc, ["body"])
+        items = error_items(exc.errors(), ["body"])
         raise ApiError(422, describe(items), errors=items) from None
 
 

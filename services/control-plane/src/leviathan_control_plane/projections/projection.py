@@ -15,13 +15,18 @@ attempt is refused (409), and a stale fence is refused as always.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
-
-from leviathan_control_plane.canonical import chain_hash
-from leviathan_shared.events import ATTEMPT_TYPES, CODE_PATTERN, Event, EventType
+from leviathan_control_plane.log.chain import next_link
+from leviathan_control_plane.projections.payload import as_count
+from leviathan_control_plane.projections.views import (
+    Appended,
+    AttemptView,
+    PullView,
+    Rejection,
+    Stored,
+    TargetView,
+    Working,
+)
+from leviathan_core.events import ATTEMPT_TYPES, Event, EventType
 
 STATUS_RANK = {"created": 0, "dispatched": 1, "running": 2, "succeeded": 3, "failed": 3}
 TERMINAL = frozenset({"succeeded", "failed"})
@@ -38,136 +43,6 @@ EVENT_STATUS = {
 LATE_TYPES = frozenset(
     {EventType.ATTEMPT_CREATED, EventType.ATTEMPT_DISPATCHED, EventType.ATTEMPT_STARTED}
 )
-
-
-class Rejection(Exception):
-    """An event the log refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass
-class TargetView:
-    target_id: str
-    last_sequence: int
-    last_hash: str
-    consecutive_failures: int = 0
-    open_prs: int = 0
-    paused: bool = False
-    pause_reason: str | None = None
-    stats: dict[str, dict[str, int]] = field(default_factory=dict)
-    updated_at: datetime | None = None
-
-    def bump(self, kind: str, key: str, delta: int = 1) -> None:
-        bucket = self.stats.setdefault(kind, {})
-        bucket[key] = bucket.get(key, 0) + delta
-
-
-@dataclass
-class AttemptView:
-    attempt_id: str
-    target_id: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    first_sequence: int
-    task_id: str | None = None
-    attempt_number: int | None = None
-    reason: str | None = None
-    message: str | None = None
-    fence: int | None = None
-    branch: str | None = None
-    commit: str | None = None
-    pr_number: int | None = None
-    pr_url: str | None = None
-
-
-@dataclass
-class PullView:
-    target_id: str
-    pr_number: int
-    pr_url: str
-    branch: str
-    opened_at: datetime
-    is_open: bool = True
-    attempt_id: str | None = None
-    task_id: str | None = None
-    closed_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What the log already holds for an event id."""
-
-    body: str
-    sequence: int
-    hash: str
-
-
-@dataclass(frozen=True)
-class Appended:
-    event_id: str
-    status: Literal["created", "duplicate"]
-    sequence: int
-    hash: str
-
-
-@dataclass
-class Working:
-    """The rows one batch may read or change, keyed as in the database."""
-
-    targets: dict[str, TargetView]
-    attempts: dict[str, AttemptView] = field(default_factory=dict)
-    pulls: dict[tuple[str, int], PullView] = field(default_factory=dict)
-    tasks: dict[tuple[str, str], int] = field(default_factory=dict)
-    known: dict[str, Stored] = field(default_factory=dict)
-    new_events: list[tuple[Event, str, int, str, str]] = field(default_factory=list)
-    dirty_attempts: set[str] = field(default_factory=set)
-    dirty_pulls: set[tuple[str, int]] = field(default_factory=set)
-    dirty_tasks: set[tuple[str, str]] = field(default_factory=set)
-    loaded: set[str] = field(default_factory=set)  # attempt ids that exist in the database
-
-
-MAX_INT32 = 2**31 - 1
-MAX_INT64 = 2**63 - 1
-
-
-def as_count(value: Any) -> int | None:
-    """A positive integer that fits a 32-bit column (JSON's ``7.0`` counts as 7), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not value.is_integer():
-        return None
-    number = int(value)
-    return number if 1 <= number <= MAX_INT32 else None
-
-
-def payload_problems(event: Event) -> list[str]:
-    """Type checks on the payload fields projections read (presence is the envelope's)."""
-    p = event.payload
-    problems: list[str] = []
-    if event.type is EventType.PR_CREATED:
-        if as_count(p["pr_number"]) is None:
-            problems.append(f"payload.pr_number must be an integer from 1 to {MAX_INT32}")
-        for key in ("pr_url", "branch"):
-            if not (isinstance(p[key], str) and p[key]):
-                problems.append(f"payload.{key} must be a non-empty string")
-    elif event.type is EventType.PR_CLOSED:
-        if as_count(p.get("pr_number")) is None:
-            problems.append(f"payload.pr_number must be an integer from 1 to {MAX_INT32}")
-    elif event.type is EventType.ATTEMPT_FAILED:
-        if not (isinstance(p["reason"], str) and re.fullmatch(CODE_PATTERN, p["reason"])):
-            problems.append("payload.reason must be a reason code such as 'scope_violation'")
-        if not isinstance(p["message"], str):
-            problems.append("payload.message must be a string")
-    elif event.type is EventType.ATTEMPT_CREATED and "attempt_number" in p:
-        number = p["attempt_number"]
-        if as_count(number) is None:
-            problems.append(f"payload.attempt_number must be an integer from 1 to {MAX_INT32}")
-    return problems
 
 
 def _check(work: Working, event: Event) -> None:
@@ -202,8 +77,7 @@ def apply(work: Working, event: Event, body: str) -> Appended:
         return Appended(event.event_id, "duplicate", stored.sequence, stored.hash)
     _check(work, event)
     target = work.targets[event.target_id]
-    sequence = target.last_sequence + 1
-    digest = chain_hash(target.last_hash, sequence, body)
+    sequence, digest = next_link(target.last_sequence, target.last_hash, body)
     work.new_events.append((event, body, sequence, target.last_hash, digest))
     work.known[event.event_id] = Stored(body, sequence, digest)
     target.last_sequence, target.last_hash = sequence, digest

@@ -11,9 +11,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leviathan_control_plane.errors import BodyTooLarge
+from leviathan_control_plane.api.errors import BodyTooLarge
+from leviathan_control_plane.api.metrics import Metrics
 from leviathan_control_plane.logs import set_request_id
-from leviathan_control_plane.metrics import Metrics
 
 log = logging.getLogger("leviathan.control_plane.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

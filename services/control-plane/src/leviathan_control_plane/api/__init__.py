@@ -1,0 +1,1 @@
+"""The HTTP layer: FastAPI app, write routes, read routes and operations."""

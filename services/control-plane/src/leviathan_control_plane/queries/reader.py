@@ -1,0 +1,66 @@
+"""The read side behind the GET endpoints and the metrics, on one engine.
+
+A thin facade over the query modules, so the API and the metrics hold one
+object; each query lives with its kind (targets, state, attempts, events,
+verify). The breaker is reported as a count only (see queries.state).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from leviathan_control_plane.models import GraphSummary, TargetInfo, VerifyReport
+from leviathan_control_plane.queries import attempts, events, state, targets, verify
+from leviathan_core.events import Event
+from leviathan_core.state import AttemptSummary, TargetState
+
+
+class Reader:
+    """Queries behind the GET endpoints."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def targets(self) -> tuple[list[TargetInfo], list[dict[str, Any]]]:
+        return targets.targets(self.engine)
+
+    def summary(self) -> GraphSummary:
+        return targets.summary(self.engine)
+
+    def state(self, target_id: str) -> TargetState:
+        return state.state(self.engine, target_id)
+
+    def attempts(self, target_id: str | None, limit: int, *, failed: bool) -> list[AttemptSummary]:
+        return attempts.attempts(self.engine, target_id, limit, failed=failed)
+
+    def attempt(self, attempt_id: str) -> tuple[AttemptSummary, list[dict[str, Any]]] | None:
+        return attempts.attempt(self.engine, attempt_id)
+
+    def stored(self, event_id: str) -> Event | None:
+        return events.stored(self.engine, event_id)
+
+    def events(
+        self,
+        *,
+        target: str | None,
+        attempt: str | None,
+        type_: str | None,
+        since: datetime | None,
+        after: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        return events.events(
+            self.engine,
+            target=target,
+            attempt=attempt,
+            type_=type_,
+            since=since,
+            after=after,
+            limit=limit,
+        )
+
+    def verify(self, target_id: str) -> VerifyReport:
+        return verify.verify(self.engine, target_id)
