@@ -39,7 +39,7 @@ GOOD = backlog(task("good"))
     [
         (cfg(autonomy_enabled=False), Facts(), CycleReason.DISABLED),
         (cfg(), Facts(paused=True, pause_reason="deploy"), CycleReason.PAUSED),
-        (cfg(), Facts(breaker_open=True), CycleReason.BREAKER_OPEN),
+        (cfg(), Facts(consecutive_failures=2), CycleReason.BREAKER_OPEN),
         (cfg(), Facts(consecutive_failures=2), CycleReason.BREAKER_OPEN),
         (cfg(circuit_breaker_failures=3), Facts(consecutive_failures=2), None),
         (cfg(), Facts(unavailable=("forge",)), "fact_unavailable:forge"),
@@ -60,12 +60,12 @@ def test_cycle_reasons(config: AutonomyConfig, facts: Facts, reason: str | None)
 
 def test_cycle_reason_order_first_applicable_wins() -> None:
     everything = Facts(
-        paused=True, breaker_open=True, open_pr_count=9, running_count=9, unavailable=("forge",)
+        paused=True, consecutive_failures=2, open_pr_count=9, running_count=9, unavailable=("forge",)
     )
     order = [
         (cfg(autonomy_enabled=False), everything, "disabled"),
         (cfg(), everything, "paused"),
-        (cfg(), Facts(breaker_open=True, open_pr_count=9, unavailable=("forge",)), "breaker_open"),
+        (cfg(), Facts(consecutive_failures=2, open_pr_count=9, unavailable=("forge",)), "breaker_open"),
         (
             cfg(),
             Facts(open_pr_count=9, running_count=9, unavailable=("redis",)),
@@ -280,7 +280,7 @@ def test_verdict_scope_agrees_with_the_plan_check(paths: list[str]) -> None:
             "while an attempt runs",
         ),
         (300, Facts(consecutive_failures=2, last_failure_age_seconds=300), None, ""),
-        (300, Facts(breaker_open=True, last_failure_age_seconds=301), None, ""),
+        (300, Facts(consecutive_failures=2, last_failure_age_seconds=301), None, ""),
         (
             300,
             Facts(consecutive_failures=2, last_failure_age_seconds=301, open_pr_count=1),

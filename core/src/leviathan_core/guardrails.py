@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from leviathan_core import breaker, caps
 from leviathan_core.backlog import Backlog, BacklogError, TaskEntry
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.verdicts import StaticRules, TaskReason, TaskVerdict, judge_backlog
@@ -40,9 +41,7 @@ class Facts:
 
     paused: bool = False
     pause_reason: str | None = None
-    # Held open whatever the count (plan and tests); the scheduler leaves it False
-    # and decides by ``consecutive_failures`` alone (breaker_tripped).
-    breaker_open: bool = False
+    # The control plane's count; whether it opens the breaker is ``breaker.is_open``.
     consecutive_failures: int = 0
     # Seconds since the newest failed attempt, read only while the breaker is open
     # and probes are configured (None: unknown, so no probe).
@@ -113,45 +112,12 @@ def with_facts(
     return TaskVerdict(verdict.name, False, tuple(reasons), tuple(messages))
 
 
-def probe_due(config: AutonomyConfig, facts: Facts) -> bool:
-    """Half-open breaker: one probe once the cooldown since the newest failure is over.
-
-    Only with nothing running, so a probe never runs beside another attempt and
-    the next failure re-opens the breaker for a full cooldown.
-    """
-    wait = config.breaker_probe_after_seconds
-    age = facts.last_failure_age_seconds
-    return wait is not None and age is not None and age >= wait and facts.running_count == 0
-
-
-def breaker_tripped(config: AutonomyConfig, consecutive_failures: int) -> bool:
-    """The breaker rule, in one place: the control plane's count against the target's
-    current ``circuit_breaker_failures`` (read each cycle, so an edit applies at once)."""
-    return consecutive_failures >= config.circuit_breaker_failures
-
-
-def _breaker_message(config: AutonomyConfig, facts: Facts) -> str:
-    text = (
-        f"{facts.consecutive_failures} consecutive failures "
-        f"(limit {config.circuit_breaker_failures}); reset with `leviathan reset-breaker`"
-    )
-    wait = config.breaker_probe_after_seconds
-    if wait is None:
-        return text
-    age = facts.last_failure_age_seconds
-    if age is None:
-        return f"{text}; no probe: the time of the last failure is unknown"
-    if facts.running_count:
-        return f"{text}; no probe while an attempt runs"
-    return f"{text}; one probe attempt in {max(wait - age, 0):.0f}s"
-
-
 def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, list[str], bool, bool]:
     """The first cycle-level reason that applies, in the documented order.
 
     Also whether the breaker tripped and whether this cycle is its probe.
     """
-    tripped = breaker_tripped(config, facts.consecutive_failures)
+    tripped = breaker.is_open(config, facts.consecutive_failures)
     if not config.autonomy_enabled:
         off = "autonomy_enabled is false in the configuration"
         return CycleReason.DISABLED, [off], tripped, False
@@ -159,18 +125,18 @@ def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, lis
         reason = f"paused: {facts.pause_reason or 'no reason given'}"
         return CycleReason.PAUSED, [reason], tripped, False
     probe = False
-    if facts.breaker_open or tripped:
-        if not probe_due(config, facts):
-            return CycleReason.BREAKER_OPEN, [_breaker_message(config, facts)], tripped, False
+    if tripped:
+        age, running = facts.last_failure_age_seconds, facts.running_count
+        if not breaker.probe_due(config, age, running):
+            why = breaker.explain(config, facts.consecutive_failures, age, running)
+            return CycleReason.BREAKER_OPEN, [why], tripped, False
         probe = True
     if facts.unavailable:
         first = unavailable_reason(facts.unavailable[0])
         return first, list(facts.unavailable_messages), tripped, False
-    if facts.open_pr_count >= config.max_open_prs:
-        message = f"Open PRs: {facts.open_pr_count}/{config.max_open_prs}"
+    if message := caps.open_prs_full(config, facts.open_pr_count):
         return CycleReason.MAX_OPEN_PRS, [message], tripped, False
-    if facts.running_count >= config.max_running_attempts:
-        message = f"Running attempts: {facts.running_count}/{config.max_running_attempts}"
+    if message := caps.running_full(config, facts.running_count):
         return CycleReason.MAX_RUNNING_ATTEMPTS, [message], tripped, False
     return None, [], tripped, probe
 

@@ -42,7 +42,7 @@ class TargetState(BaseModel):
     target_id: str
     attempts_per_task: dict[str, int] = Field(default_factory=dict)
     running_attempts: list[AttemptSummary] = Field(default_factory=list)
-    # Whether the breaker is open is the scheduler's call (guardrails.breaker_tripped).
+    # Whether the breaker is open is decided by leviathan_core.breaker, never here.
     consecutive_failures: int = 0
     open_prs: list[OpenPullRequest] = Field(default_factory=list)
     paused: bool = False

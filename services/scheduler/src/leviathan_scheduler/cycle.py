@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from leviathan_adapters import slots
 from leviathan_adapters.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
+from leviathan_core import caps
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.constants import QUEUE_DISPATCH, TASK_START_ATTEMPT
 from leviathan_core.events import Event, FailureReason
@@ -174,13 +175,14 @@ def _dispatch(
     # Above every fence the control plane has seen, so a Redis that restarted
     # empty cannot hand out an earlier attempt's fence again.
     floor = max([state.max_fence if state else 0, *(a.fence or 0 for a in running)])
+    limits = caps.reservation_limits(config)
     try:
         outcome = slots.try_reserve(
             deps.redis,
             target,
             attempt_id,
-            max_running=config.max_running_attempts,
-            max_prs=config.max_open_prs,
+            max_running=limits.max_running,
+            max_prs=limits.max_prs,
             lease_seconds=slot_lease_seconds(config),
             fence_floor=floor,
         )

@@ -4,7 +4,7 @@ Each system of record is read once. Counts that two systems know are combined
 by taking the larger: running attempts from Redis slot holders and from the
 control plane, open PRs from the forge and from the PR slot holders, so
 neither a Redis restart (slots lost) nor a slow forge (PR not listed yet) can
-make a cycle admit more than the caps.
+make a cycle admit more than the caps (the first layer in ``leviathan_core.caps``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from leviathan_adapters import slots
 from leviathan_adapters.backlog_source import BacklogUnavailable
 from leviathan_adapters.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
 from leviathan_adapters.forge.base import ForgeUnavailable, PullRequestInfo
+from leviathan_core import breaker
 from leviathan_core.backlog import Backlog, BacklogError
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.constants import BACKLOG_PATH, task_of_attempt
-from leviathan_core.guardrails import FACT_SOURCES, Facts, breaker_tripped
+from leviathan_core.guardrails import FACT_SOURCES, Facts
 from leviathan_core.state import TargetState
 from leviathan_scheduler.deps import CycleDeps
 
@@ -84,8 +85,8 @@ def combine(
 
 
 def breaker_is_open(config: AutonomyConfig, state: TargetState) -> bool:
-    """The control plane's count against this target's current threshold (one rule)."""
-    return breaker_tripped(config, state.consecutive_failures)
+    """The control plane's count against this target's current threshold (``breaker``)."""
+    return breaker.is_open(config, state.consecutive_failures)
 
 
 def last_failure_age(

@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from leviathan_core import breaker
 from leviathan_core.backlog import BacklogError, TaskEntry
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.constants import branch_name
@@ -86,6 +87,7 @@ def alarms(
     if decision.breaker_tripped and gathered.state is not None:
         # No attempt starts while the breaker is open, so the attempt total names the episode.
         total = sum(gathered.state.attempts_per_task.values())
+        view = breaker.BreakerView.of(config, gathered.facts.consecutive_failures)
         events.append(
             new_event(
                 EventType.BREAKER_OPENED,
@@ -94,8 +96,8 @@ def alarms(
                 event_id=f"breaker.opened:{target}:{total}",
                 occurred_at=now,
                 payload={
-                    "consecutive_failures": gathered.facts.consecutive_failures,
-                    "threshold": config.circuit_breaker_failures,
+                    "consecutive_failures": view.consecutive_failures,
+                    "threshold": view.threshold,
                 },
             )
         )

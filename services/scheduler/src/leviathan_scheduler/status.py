@@ -17,10 +17,11 @@ from redis.exceptions import RedisError
 from leviathan_adapters import slots
 from leviathan_adapters.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
 from leviathan_adapters.forge.base import ForgeUnavailable
+from leviathan_core import breaker
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.state import AttemptSummary
 from leviathan_scheduler.deps import CycleDeps
-from leviathan_scheduler.facts import breaker_is_open, last_failure_age
+from leviathan_scheduler.facts import last_failure_age
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -94,18 +95,15 @@ def target_status(
         status["paused"] = status["slots"] = _unavailable(exc)
     try:
         state = deps.control_plane.target_state(target)
-        is_open = breaker_is_open(config, state)
+        view = breaker.BreakerView.of(config, state.consecutive_failures)
         status["breaker"] = {
-            "open": is_open,
-            "consecutive_failures": state.consecutive_failures,
-            "threshold": config.circuit_breaker_failures,
+            "open": view.open,
+            "consecutive_failures": view.consecutive_failures,
+            "threshold": view.threshold,
         }
-        wait = config.breaker_probe_after_seconds
-        if is_open and wait is not None:
+        if view.open and config.breaker_probe_after_seconds is not None:
             age = last_failure_age(config, deps, state)
-            status["breaker"]["probe_in_seconds"] = (
-                None if age is None else max(round(wait - age), 0)
-            )
+            status["breaker"]["probe_in_seconds"] = breaker.seconds_to_probe(config, age)
         status["running_attempts"] = [
             {"attempt_id": a.attempt_id, "task_id": a.task_id, "status": a.status}
             for a in state.running_attempts

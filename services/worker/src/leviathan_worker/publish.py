@@ -17,6 +17,7 @@ from datetime import datetime
 from pydantic import SecretStr
 
 from leviathan_adapters.forge.base import Forge, ForgeRejected, ForgeUnavailable, PullRequestInfo
+from leviathan_core import caps
 from leviathan_core.constants import BRANCH_PREFIX
 from leviathan_core.events import FailureReason
 from leviathan_worker import gitops
@@ -104,10 +105,8 @@ def other_open_prs(forge: Forge, own_branch: str) -> list[PullRequestInfo]:
 
 
 def cap_reached(others: Sequence[PullRequestInfo], max_open_prs: int) -> str | None:
-    if len(others) < max_open_prs:
-        return None
-    names = ", ".join(f"#{p.number}" for p in others[:5])
-    return f"{len(others)} open agent PR(s) ({names}) already reach max_open_prs={max_open_prs}"
+    """The PR cap's last layer (``leviathan_core.caps``): counted again at push time."""
+    return caps.pr_cap_problem(max_open_prs, [p.number for p in others])
 
 
 def open_pull_request(
