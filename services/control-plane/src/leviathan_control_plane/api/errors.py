@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leviathan_control_plane.errors import ApiError, describe, error_items
+from leviathan_control_plane.log.intake import parse_json
 from leviathan_control_plane.logs import current_request_id
 from leviathan_control_plane.models import ErrorBody
 
@@ -26,6 +27,47 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body larger than {limit} bytes")
         self.limit = limit
+
+
+class BodyRefused(ValueError):
+    """The intake's refusal of a typed body, carried through pydantic to the handler.
+
+    A ValueError, so pydantic reports it as the body's validation error (after
+    the token and the path and query checks, like any body error) instead of
+    letting it escape before them.
+    """
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.body.detail)
+        self.error = error
+
+
+def validation_answer(exc: RequestValidationError) -> ApiError:
+    """The answer to a request FastAPI found invalid, in the shape the routes always gave.
+
+    Path and query parameters are reported first, as when routes read their own
+    bodies; a body refused by the intake keeps its own status (400, 413, 422)
+    and fields; an empty body is "not JSON", as the strict reader says.
+    """
+    errors = list(exc.errors())
+    ahead = [err for err in errors if tuple(err.get("loc", ()))[:1] != ("body",)]
+    if not ahead:
+        for err in errors:
+            carried = (err.get("ctx") or {}).get("error")
+            if isinstance(carried, BodyRefused):
+                return carried.error
+            if err["type"] == "missing" and tuple(err.get("loc", ())) == ("body",):
+                return _empty_body()
+    items = error_items(ahead or errors, [])
+    return ApiError(422, describe(items), errors=items)
+
+
+def _empty_body() -> ApiError:
+    try:
+        parse_json(b"")
+    except ApiError as exc:
+        return exc
+    raise AssertionError("the strict reader accepted an empty body")
 
 
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -73,8 +115,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        items = error_items(exc.errors(), [])
-        return _json(422, ErrorBody(detail=describe(items), errors=items))
+        answer = validation_answer(exc)
+        return _json(answer.status, answer.body, answer.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

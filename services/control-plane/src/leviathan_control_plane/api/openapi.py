@@ -1,8 +1,9 @@
-"""The OpenAPI document, including the bodies the handlers parse themselves.
+"""The OpenAPI document: FastAPI's, with the envelope's cross-field rules added.
 
-The envelope's cross-field rules (which types need ``attempt_id``, which
-payload fields projections read) are written into the Event schema as
-``if``/``then`` clauses, so the schema describes exactly what is accepted.
+Request bodies come from their typed parameters (api.bodies). The envelope's
+cross-field rules (which types need ``attempt_id``, which payload fields
+projections read) are written into the Event schema as ``if``/``then``
+clauses, so the schema describes exactly what is accepted.
 """
 
 from __future__ import annotations
@@ -11,17 +12,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import TypeAdapter
 
-from leviathan_control_plane.models import BreakerReset, Bundle, EventBatch
 from leviathan_control_plane.projections.payload import MAX_INT32, MAX_INT64
-from leviathan_core.events import ATTEMPT_TYPES, CODE_PATTERN, ID_PATTERN, Event, EventType
+from leviathan_core.events import ATTEMPT_TYPES, CODE_PATTERN, ID_PATTERN, EventType
 
-BODY_SCHEMAS: dict[str, Any] = {
-    "EventOrBatch": Event | EventBatch,
-    "Bundle": Bundle,
-    "BreakerReset": BreakerReset,
-}
 POSITIVE_INT = {"type": "integer", "minimum": 1, "maximum": MAX_INT32}
 TEXT = {"type": "string", "minLength": 1}
 
@@ -73,17 +67,13 @@ def event_rules() -> list[dict[str, Any]]:
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """Built once per app and cached (the 405 handler reads it for ``Allow``)."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for name, kind in BODY_SCHEMAS.items():
-        body = TypeAdapter(kind).json_schema(ref_template="#/components/schemas/{model}")
-        for def_name, definition in body.pop("$defs", {}).items():
-            components.setdefault(def_name, definition)
-        components[name] = body
     event = components["Event"]
     event["allOf"] = event_rules()
     for branch in event["properties"]["fence"].get("anyOf", []):

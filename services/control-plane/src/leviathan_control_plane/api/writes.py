@@ -1,6 +1,6 @@
 """The write routes: append events (one or a batch), the seed-era bundle, the breaker reset.
 
-Bodies are read strictly by the intake (log.intake); the appending itself is
+Bodies are typed (api.bodies) and read strictly; the appending itself is
 shared in api.appends. The GitHub webhook is a write too, with its own
 signature check instead of the token (api.webhooks).
 """
@@ -9,30 +9,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from leviathan_control_plane.api.appends import append_strict, ingest, reset_event
+from leviathan_control_plane.api.bodies import BundleBody, EventsBody, ResetBody, StrictBodyRoute
 from leviathan_control_plane.api.errors import WRITE_ERRORS
 from leviathan_control_plane.api.services import Services, get_services
-from leviathan_control_plane.log.intake import parse_bundle, parse_events, parse_reset
 from leviathan_control_plane.models import (
     TARGET_PATTERN,
     BatchResponse,
     BundleResponse,
+    EventBatch,
     SingleEventResponse,
 )
 
-router = APIRouter(prefix="/v1", tags=["writes"])
+router = APIRouter(prefix="/v1", tags=["writes"], route_class=StrictBodyRoute)
 ServicesDep = Annotated[Services, Depends(get_services)]
 TargetPath = Annotated[str, Path(pattern=TARGET_PATTERN)]
-
-
-def _body(schema_ref: str) -> dict[str, object]:
-    """The request body in the document; the routes parse it themselves (log.intake)."""
-    ref = {"$ref": f"#/components/schemas/{schema_ref}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 @router.post(
@@ -46,12 +41,11 @@ def _body(schema_ref: str) -> dict[str, object]:
             "description": "Every event was already stored",
         },
     },
-    openapi_extra=_body("EventOrBatch"),
     summary="Append one event or a batch (atomic, idempotent by event_id)",
 )
-async def post_events(request: Request, services: ServicesDep) -> JSONResponse:
-    raw = await request.body()
-    events, is_batch = await run_in_threadpool(parse_events, raw, services.max_batch_events)
+async def post_events(body: EventsBody, services: ServicesDep) -> JSONResponse:
+    is_batch = isinstance(body, EventBatch)
+    events = body.events if isinstance(body, EventBatch) else [body]
     outcomes = await run_in_threadpool(append_strict, services, events)
     created = sum(1 for o in outcomes if o.status == "created")
     # Plain dicts of the declared models: a 1,000-event answer skips a second validation.
@@ -81,15 +75,12 @@ async def post_events(request: Request, services: ServicesDep) -> JSONResponse:
         200: {"model": BundleResponse, "description": "Every event was already stored"},
         207: {"model": BundleResponse, "description": "Some events were rejected"},
     },
-    openapi_extra=_body("Bundle"),
     summary="Seed-era bundle form; answers per event (created, duplicate or rejected)",
 )
 async def ingest_bundle(
-    request: Request, response: Response, services: ServicesDep
+    body: BundleBody, response: Response, services: ServicesDep
 ) -> BundleResponse:
-    raw = await request.body()
-    bundle = await run_in_threadpool(parse_bundle, raw, services.max_batch_events)
-    answer, status = await run_in_threadpool(ingest, services, bundle)
+    answer, status = await run_in_threadpool(ingest, services, body)
     response.status_code = status
     return answer
 
@@ -102,13 +93,11 @@ async def ingest_bundle(
         **WRITE_ERRORS,
         200: {"model": SingleEventResponse, "description": "This reset was already recorded"},
     },
-    openapi_extra=_body("BreakerReset"),
     summary="Close the breaker: records a breaker.reset event with the reason",
 )
 async def reset_breaker(
-    request: Request, response: Response, services: ServicesDep, target_id: TargetPath
+    body: ResetBody, response: Response, services: ServicesDep, target_id: TargetPath
 ) -> SingleEventResponse:
-    body = parse_reset(await request.body())
     event = await run_in_threadpool(reset_event, services, target_id, body)
     outcome = (await run_in_threadpool(append_strict, services, [event]))[0]
     response.status_code = 201 if outcome.status == "created" else 200
