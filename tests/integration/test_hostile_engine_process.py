@@ -40,7 +40,7 @@ def scratch(attack: Hostile, name: str) -> Path:
 def still_touched(marker: Path) -> bool:
     """Whether something keeps rewriting ``marker`` (a process that survived)."""
     before = marker.stat().st_mtime_ns
-    time.sleep(0.4)
+    time.sleep(0.4)  # a window to watch in, not a wait: a surviving loop touches it often
     return marker.stat().st_mtime_ns != before
 
 

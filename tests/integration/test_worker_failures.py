@@ -239,7 +239,7 @@ def test_a_control_plane_outage_at_the_fence_check_is_waited_out(tmp_path: Path)
     )
 
     def come_back() -> None:
-        time.sleep(3)
+        time.sleep(3)  # the outage's length: the worker has to retry through it
         second_life.enter_context(running_control_plane(directory, port=port))
 
     back = threading.Thread(target=come_back)

@@ -170,7 +170,7 @@ def test_network_when_the_target_allows_endpoints(attempt: Attempt) -> None:
 def _still_touched(marker: Path) -> bool:
     """Whether something keeps rewriting ``marker`` (a surviving loop)."""
     before = marker.stat().st_mtime_ns
-    time.sleep(0.5)
+    time.sleep(0.5)  # a window to watch in, not a wait: a surviving loop touches it often
     return marker.stat().st_mtime_ns != before
 
 
