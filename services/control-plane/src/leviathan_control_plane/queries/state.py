@@ -2,8 +2,8 @@
 
 The breaker is reported as the count of consecutive failures only: whether it
 is open is the scheduler's decision, made with the target's current
-``circuit_breaker_failures`` (guardrails.breaker_tripped), not a copy of a
-threshold this process read at start.
+``circuit_breaker_failures`` (leviathan_core.breaker.is_open), not a copy of
+a threshold this process read at start.
 """
 
 from __future__ import annotations
