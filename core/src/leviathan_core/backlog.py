@@ -15,6 +15,7 @@ from typing import Any, Final
 import yaml
 
 from leviathan_core.scope import ScopeError, normalize_path
+from leviathan_core.verdicts import TaskVerdict, standing_verdict
 
 try:  # Rust parser: ~20x faster than PyYAML, YAML 1.2 booleans, alias limits built in
     import yaml_rs
@@ -100,10 +101,14 @@ class TaskEntry:
     # Each allowed path as the scope check compares it (None: unsafe). It does not
     # depend on the configuration, so it is worked out once per entry, not per decision.
     compared_paths: tuple[str | None, ...] = field(init=False, compare=False, repr=False)
+    # The verdict no configuration can change but scope (verdicts.standing_verdict),
+    # worked out here once so the first decision after a change is a scope check.
+    standing: TaskVerdict | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         compared = tuple([_compared(p) for p in self.allowed_paths])
         object.__setattr__(self, "compared_paths", compared)
+        object.__setattr__(self, "standing", standing_verdict(self))
 
     @property
     def name(self) -> str | int:

@@ -2,25 +2,26 @@
 
 A backlog is re-parsed only when its file changes, but decided on every tick;
 everything here depends on the configuration and the backlog alone, so it is
-worked out once per parsed backlog and kept on it. This is the hot path when a
-large backlog changes, which is why it avoids lists, enum lookups and the
-NamedTuple constructor per task.
+worked out once per parsed backlog and kept on it. What does not even depend
+on the configuration is worked out once per entry at parse time: each allowed
+path made comparable (``TaskEntry.compared_paths``) and, for most tasks, the
+verdict itself (``TaskEntry.standing``), so the first decision after a change
+is one scope check per task. ``static_verdict`` is the rule; the oracle test
+(tests/unit/test_verdicts_oracle.py) holds the shortcut equal to it.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import compress, count
-from operator import itemgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from leviathan_core.backlog import Backlog, TaskEntry
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.scope import normalize_prefix
+
+if TYPE_CHECKING:  # the parser calls standing_verdict, so no import back at run time
+    from leviathan_core.backlog import Backlog, TaskEntry
 
 
 class TaskReason(StrEnum):
@@ -37,7 +38,7 @@ class TaskReason(StrEnum):
 
 
 class TaskVerdict(NamedTuple):
-    """One task's verdict; a NamedTuple because a backlog makes one per task per change."""
+    """One task's verdict: eligible, and every reason (code) and message against it."""
 
     name: str | int
     eligible: bool
@@ -53,6 +54,8 @@ class StaticRules:
     allow_completed_dependencies: bool
     # The prefixes as bare folder names: ``docs`` itself is inside ``docs/``.
     folders: frozenset[str] = field(init=False)
+    # ``covers``' answer per distinct set of compared paths.
+    _answers: dict[object, bool] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Normalised here, whoever builds the rules: the scope check's plain
@@ -60,6 +63,21 @@ class StaticRules:
         prefixes = tuple(normalize_prefix(p) for p in self.prefixes)
         object.__setattr__(self, "prefixes", prefixes)
         object.__setattr__(self, "folders", frozenset(p.rstrip("/") for p in prefixes))
+        object.__setattr__(self, "_answers", {})
+
+    def admits(self, path: str | None) -> bool:
+        """Whether one compared path (None: unsafe) lies inside the allowed prefixes."""
+        return path is not None and (
+            path.startswith(self.prefixes) or path.rstrip("/") in self.folders
+        )
+
+    def covers(self, paths: tuple[str | None, ...]) -> bool:
+        """Whether every compared path is admitted; remembered per distinct set of paths."""
+        answer = self._answers.get(paths)
+        if answer is None:
+            answer = all(map(self.admits, paths))
+            self._answers[paths] = answer
+        return answer
 
     @classmethod
     def of(cls, config: AutonomyConfig) -> StaticRules:
@@ -73,32 +91,16 @@ def scope_problems(task: TaskEntry, rules: StaticRules) -> list[str]:
     ``startswith`` per path.
     """
     problems: list[str] = []
-    prefixes, folders = rules.prefixes, rules.folders
     for raw, path in zip(task.allowed_paths, task.compared_paths, strict=True):
         if path is None:
             problems.append(f"{raw!r} is not a safe relative path")
-        elif not path.startswith(prefixes) and path.rstrip("/") not in folders:
-            problems.append(f"{raw!r} is outside {', '.join(prefixes)}")
+        elif not rules.admits(path):
+            problems.append(f"{raw!r} is outside {', '.join(rules.prefixes)}")
     return problems
 
 
-# Plain strings for the hot loop: enum attribute lookups cost more than the checks.
-_INVALID = (TaskReason.INVALID_TASK.value,)
-_NOT_READY = TaskReason.NOT_READY.value
-_NOT_PENDING = TaskReason.STATUS_NOT_PENDING.value
-_HAS_DEPS = TaskReason.HAS_DEPENDENCIES.value
-_DEPS_OPEN = TaskReason.DEPENDENCIES_NOT_COMPLETED.value
-_NO_PATHS = TaskReason.NO_ALLOWED_PATHS.value
-_OUT_OF_SCOPE = TaskReason.PATH_OUT_OF_SCOPE.value
-_NOT_TRUE = "ready is not true"
-_verdict = tuple.__new__
-_ELIGIBLE = itemgetter(1)
-_NOT_READY_ONLY = (_NOT_READY,)
-_NOT_PENDING_ONLY = (_NOT_PENDING,)
-_HAS_DEPS_ONLY = (_HAS_DEPS,)
-_DEPS_OPEN_ONLY = (_DEPS_OPEN,)
-_NO_PATHS_ONLY = (_NO_PATHS,)
-_OUT_OF_SCOPE_ONLY = (_OUT_OF_SCOPE,)
+def _open_dependencies(task: TaskEntry, statuses: Mapping[str, str | None]) -> list[str]:
+    return [d for d in task.dependencies if statuses.get(d, "") != "completed"]
 
 
 def static_verdict(
@@ -106,65 +108,67 @@ def static_verdict(
 ) -> TaskVerdict:
     """The reasons that do not depend on this tick's facts (all but attempts and PRs).
 
-    Called once per task whenever the backlog changes, so it builds no lists
-    for the common cases (most tasks have zero or one reason) and makes the
-    verdict with ``tuple.__new__``, half the cost of the NamedTuple's own
-    constructor.
+    Every reason that applies is listed, so an operator sees all there is to fix.
     """
-    name = task.id
-    if task.problem is not None or name is None:
-        return _verdict(TaskVerdict, (task.name, False, _INVALID, (task.problem or "",)))
-    reasons: tuple[str, ...] = ()
-    messages: tuple[str, ...] = ()
+    if task.problem is not None or task.id is None:
+        return TaskVerdict(task.name, False, (TaskReason.INVALID_TASK,), (task.problem or "",))
+    reasons: list[str] = []
+    messages: list[str] = []
     if not task.ready:
-        reasons, messages = _NOT_READY_ONLY, (task.ready_note or _NOT_TRUE,)
-    status = task.status
-    if status is not None and status != "pending":
-        reasons += _NOT_PENDING_ONLY
-        messages += (f"status is {status!r}; only 'pending' (or no status) is picked",)
+        reasons.append(TaskReason.NOT_READY)
+        messages.append(task.ready_note or "ready is not true")
+    if not task.is_pending:
+        reasons.append(TaskReason.STATUS_NOT_PENDING)
+        messages.append(f"status is {task.status!r}; only 'pending' (or no status) is picked")
+    if task.dependencies and not rules.allow_completed_dependencies:
+        reasons.append(TaskReason.HAS_DEPENDENCIES)
+    elif task.dependencies and (still_open := _open_dependencies(task, statuses)):
+        reasons.append(TaskReason.DEPENDENCIES_NOT_COMPLETED)
+        messages.append(f"not completed (or unknown): {', '.join(still_open)}")
+    if not task.compared_paths:
+        reasons.append(TaskReason.NO_ALLOWED_PATHS)
+    elif not rules.covers(task.compared_paths):
+        reasons.append(TaskReason.PATH_OUT_OF_SCOPE)
+        messages += scope_problems(task, rules)
+    return TaskVerdict(task.id, not reasons, tuple(reasons), tuple(messages))
+
+
+class _AdmittingEverySafePath(StaticRules):
+    """Rules under which only the configuration-free reasons can apply."""
+
+    def admits(self, path: str | None) -> bool:
+        return path is not None
+
+
+_NO_CONFIGURATION = _AdmittingEverySafePath((), allow_completed_dependencies=False)
+
+
+def standing_verdict(task: TaskEntry) -> TaskVerdict | None:
+    """The verdict ``task`` gets under every configuration that admits its paths.
+
+    None when a configuration could say more (dependencies, whose reading
+    depends on ``allow_completed_dependencies``). The parser works it out once
+    per entry (``TaskEntry.standing``), with ``static_verdict`` itself, so the
+    first decision after a change only checks the scope of most tasks.
+    """
     if task.dependencies:
-        if not rules.allow_completed_dependencies:
-            reasons += _HAS_DEPS_ONLY
-        else:
-            open_deps = [d for d in task.dependencies if statuses.get(d, "") != "completed"]
-            if open_deps:
-                reasons += _DEPS_OPEN_ONLY
-                messages += (f"not completed (or unknown): {', '.join(open_deps)}",)
-    compared = task.compared_paths
-    if not compared:
-        reasons += _NO_PATHS_ONLY
-    else:
-        prefixes, folders = rules.prefixes, rules.folders
-        for path in compared:
-            if path is None or (not path.startswith(prefixes) and path.rstrip("/") not in folders):
-                reasons += _OUT_OF_SCOPE_ONLY
-                messages += tuple(scope_problems(task, rules))
-                break
-    return _verdict(TaskVerdict, (name, not reasons, reasons, messages))
+        return None
+    return static_verdict(task, _NO_CONFIGURATION, {})
+
+
+def _verdict(
+    task: TaskEntry, rules: StaticRules, statuses: Mapping[str, str | None]
+) -> TaskVerdict:
+    """``static_verdict``, taking the parse-time answer where the configuration cannot change it."""
+    if task.standing is not None and rules.covers(task.compared_paths):
+        return task.standing
+    return static_verdict(task, rules, statuses)
 
 
 @dataclass(frozen=True, slots=True)
 class StaticJudgement:
     verdicts: tuple[TaskVerdict, ...]
     eligible: tuple[int, ...]  # indexes of the statically eligible tasks, in file order
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while one verdict per task is built.
-
-    The verdicts hold no reference cycles, but with 100,000 tasks alive every
-    full collection triggered by the allocations walks the whole backlog again,
-    which made the judgement grow quadratically. Reference counting still frees
-    memory meanwhile; the collector's previous state is restored.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def judge_backlog(backlog: Backlog, rules: StaticRules) -> StaticJudgement:
@@ -182,9 +186,8 @@ def judge_backlog(backlog: Backlog, rules: StaticRules) -> StaticJudgement:
         if rules.allow_completed_dependencies
         else {}
     )
-    with _collector_paused():
-        verdicts = tuple([static_verdict(task, rules, statuses) for task in tasks])
-        eligible = tuple(compress(count(), map(_ELIGIBLE, verdicts)))
-        judgement = StaticJudgement(verdicts, eligible)
+    verdicts = tuple(_verdict(task, rules, statuses) for task in tasks)
+    eligible = tuple(index for index, verdict in enumerate(verdicts) if verdict.eligible)
+    judgement = StaticJudgement(verdicts, eligible)
     backlog.memo[rules] = judgement
     return judgement
