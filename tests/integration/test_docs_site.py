@@ -190,6 +190,10 @@ def test_no_comment_or_docstring_cites_a_missing_file() -> None:
     bad = []
     for path in python_sources():
         source = path.read_text(encoding="utf-8")
+        try:
+            compile(source, str(path), "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
+        except SyntaxError as exc:
+            pytest.fail(f"{path.relative_to(REPO)} does not parse: {exc}")
         # A docs/ path the file also uses as data names a file of a test target
         # repository (a fixture's README), not a page of this one.
         data = data_strings(source)
