@@ -150,7 +150,7 @@ def cycle_rows(tmp: Path, redis_url: str) -> list[dict[str, Any]]:
 
 def tick_rows(tmp: Path, redis_url: str) -> list[dict[str, Any]]:
     config, deps = make_deps(tmp / "tick", redis_url, big_backlog(2))
-    sender = create_app(redis_url)
+    sender = create_app(Settings(_env_file=None, redis_url=redis_url))  # type: ignore[call-arg]
     deps.send_task = sender.send_task
     latencies = []
     with (

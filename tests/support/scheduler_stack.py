@@ -23,7 +23,8 @@ import yaml
 from celery import Celery
 from typer.testing import CliRunner, Result
 
-from leviathan_core.config import AutonomyConfig, Settings, get_settings, load_config
+from leviathan_adapters.process_settings import process_settings
+from leviathan_core.config import AutonomyConfig, Settings, load_config
 from leviathan_scheduler.celery_app import create_app
 from leviathan_scheduler.runtime import Runtime
 from tests.support.control_plane import TEST_TOKEN, ControlPlane, running_control_plane
@@ -84,7 +85,7 @@ class SchedulerStack:
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
     def sender(self, redis_url: str | None = None) -> Celery:
-        app = create_app(redis_url or self.redis_url)
+        app = create_app(self.settings(redis_url=redis_url or self.redis_url))
         self.senders.append(app)
         return app
 
@@ -126,11 +127,11 @@ class SchedulerStack:
         """Run a ``leviathan`` command in this process (no interpreter start-up)."""
         from leviathan_scheduler.cli import app
 
-        get_settings.cache_clear()
+        process_settings.cache_clear()
         try:
             return CliRunner().invoke(app, list(args), env=self.env(), catch_exceptions=False)
         finally:
-            get_settings.cache_clear()
+            process_settings.cache_clear()
 
     def events(self, kind: str | None = None, target: str = "radix") -> list[dict[str, Any]]:
         params: dict[str, str | int] = {"target": target, "limit": 1000}

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_core.config import get_settings
+from leviathan_adapters.process_settings import process_settings
+from leviathan_core.config import Settings
 from leviathan_scheduler import heartbeat
 
 
@@ -59,9 +60,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("LEVIATHAN_CONFIG", str(target))
     monkeypatch.setenv("LEVIATHAN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LEVIATHAN_BEAT_RELOAD_SECONDS", "0")  # no reload cap on the delay
-    get_settings.cache_clear()
+    process_settings.cache_clear()
     yield tmp_path / "data"
-    get_settings.cache_clear()
+    process_settings.cache_clear()
 
 
 def test_every_beat_loop_touches_the_heartbeat_and_wakes_in_time_for_the_next(
@@ -70,7 +71,7 @@ def test_every_beat_loop_touches_the_heartbeat_and_wakes_in_time_for_the_next(
     from leviathan_scheduler.beat import TargetBeatScheduler
     from leviathan_scheduler.celery_app import create_app
 
-    app = create_app("memory://")
+    app = create_app(Settings(redis_url="memory://"))  # the rest from the environment
     app.conf.result_backend = "cache+memory://"
     scheduler = TargetBeatScheduler(app=app, schedule_filename=str(tmp_path / "schedule"))
     try:

@@ -13,7 +13,7 @@ import pytest
 from celery.worker import control
 
 from leviathan_adapters.celery_config import served_queues
-from leviathan_core.config import get_settings
+from leviathan_adapters.process_settings import process_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,10 +33,10 @@ class Consumer:
 @pytest.fixture
 def scheduler_state(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("LEVIATHAN_REDIS_URL", "redis://127.0.0.1:1/0")  # importing builds the app
-    get_settings.cache_clear()
+    process_settings.cache_clear()
     from leviathan_scheduler.celery_app import app
 
-    get_settings.cache_clear()
+    process_settings.cache_clear()
     app.loader.import_default_modules()  # the tasks, as a worker loads them at start
     return SimpleNamespace(consumer=Consumer(app), hostname="scheduler@box", app=app)
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from leviathan_core.config import ConfigError, Settings, load_config, load_configs, run_env_file
+from leviathan_adapters.process_settings import load_process_settings, run_env_file
+from leviathan_core.config import ConfigError, Settings, load_config, load_configs
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = (ROOT / "ops/autonomy/dev.yaml").read_text()
@@ -113,9 +114,10 @@ def test_the_run_settings_are_found_from_a_subdirectory(
     deep.mkdir(parents=True)
     monkeypatch.chdir(deep)
     assert run_env_file() == tmp_path / ".leviathan-run/env"
-    assert Settings().broker_url() == "redis://127.0.0.1:4242/0"
+    assert load_process_settings().broker_url() == "redis://127.0.0.1:4242/0"
+    assert "redis_url" not in Settings().model_fields_set  # the model alone reads no file
     monkeypatch.setenv("LEVIATHAN_REDIS_URL", "redis://elsewhere:6379/1")  # the environment wins
-    assert Settings().broker_url() == "redis://elsewhere:6379/1"
+    assert load_process_settings().broker_url() == "redis://elsewhere:6379/1"
 
 
 def test_the_run_dir_variable_names_the_settings(

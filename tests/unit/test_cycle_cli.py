@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from leviathan_core.config import get_settings
+from leviathan_adapters.process_settings import process_settings
 from leviathan_scheduler.cli import app
 
 
@@ -19,11 +19,11 @@ def config_file(tmp_path: Path) -> Path:
 
 
 def invoke(*args: str) -> tuple[int, str]:
-    get_settings.cache_clear()
+    process_settings.cache_clear()
     result = CliRunner().invoke(
         app, list(args), env={"LEVIATHAN_REDIS_URL": "redis://127.0.0.1:1/0"}
     )
-    get_settings.cache_clear()
+    process_settings.cache_clear()
     assert "Traceback" not in result.output
     return result.exit_code, result.output
 

@@ -40,7 +40,6 @@ GOOD = backlog(task("good"))
         (cfg(autonomy_enabled=False), Facts(), CycleReason.DISABLED),
         (cfg(), Facts(paused=True, pause_reason="deploy"), CycleReason.PAUSED),
         (cfg(), Facts(consecutive_failures=2), CycleReason.BREAKER_OPEN),
-        (cfg(), Facts(consecutive_failures=2), CycleReason.BREAKER_OPEN),
         (cfg(circuit_breaker_failures=3), Facts(consecutive_failures=2), None),
         (cfg(), Facts(unavailable=("forge",)), "fact_unavailable:forge"),
         (cfg(), Facts(unavailable=("control_plane", "redis")), "fact_unavailable:control_plane"),
@@ -60,12 +59,20 @@ def test_cycle_reasons(config: AutonomyConfig, facts: Facts, reason: str | None)
 
 def test_cycle_reason_order_first_applicable_wins() -> None:
     everything = Facts(
-        paused=True, consecutive_failures=2, open_pr_count=9, running_count=9, unavailable=("forge",)
+        paused=True,
+        consecutive_failures=2,
+        open_pr_count=9,
+        running_count=9,
+        unavailable=("forge",),
     )
     order = [
         (cfg(autonomy_enabled=False), everything, "disabled"),
         (cfg(), everything, "paused"),
-        (cfg(), Facts(consecutive_failures=2, open_pr_count=9, unavailable=("forge",)), "breaker_open"),
+        (
+            cfg(),
+            Facts(consecutive_failures=2, open_pr_count=9, unavailable=("forge",)),
+            "breaker_open",
+        ),
         (
             cfg(),
             Facts(open_pr_count=9, running_count=9, unavailable=("redis",)),

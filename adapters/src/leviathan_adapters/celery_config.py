@@ -13,7 +13,7 @@ from typing import Any
 
 from kombu import Queue  # type: ignore[attr-defined]
 
-from leviathan_core.config import ConfigError, get_settings
+from leviathan_core.config import ConfigError, Settings
 from leviathan_core.constants import QUEUE_DISPATCH, QUEUE_SCHEDULER, TASK_START_ATTEMPT
 
 VISIBILITY_TIMEOUT_SECONDS = 3600
@@ -46,14 +46,14 @@ def celery_settings(redis_url: str) -> dict[str, Any]:
     }
 
 
-def configured_broker() -> str:
-    """The broker URL from the settings, or exit with one line saying how to set it.
+def require_broker(settings: Settings) -> str:
+    """The broker URL of ``settings``, or exit with one line saying how to set it.
 
-    A Celery app is built when its module is imported (``celery -A ...``),
-    where a traceback would bury the one sentence that matters.
+    An app is built as ``celery -A ...`` starts, where a traceback would bury
+    the one sentence that matters.
     """
     try:
-        return get_settings().broker_url()
+        return settings.broker_url()
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -234,39 +232,18 @@ def load_configs(path: str | Path) -> dict[str, AutonomyConfig]:
     return configs
 
 
-RUN_ENV = Path(".leviathan-run") / "env"
-
-
-def run_env_file(cwd: Path | None = None) -> Path | None:
-    """The settings file ``make run`` wrote, so a command works from any directory.
-
-    ``$LEVIATHAN_RUN_DIR/env`` when that is set, else the nearest
-    ``.leviathan-run/env`` in this directory or a parent (as git finds ``.git``).
-    The environment's own ``LEVIATHAN_*`` variables always win over the file.
-    """
-    if run_dir := os.environ.get("LEVIATHAN_RUN_DIR"):
-        return Path(run_dir) / "env"
-    here = (cwd or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / RUN_ENV).is_file():
-            return folder / RUN_ENV
-    return None
-
-
 class Settings(BaseSettings):
-    """Process settings from ``LEVIATHAN_*`` variables (and the run's ``env`` file).
+    """Process settings from ``LEVIATHAN_*`` variables (an ``env`` file only when given).
 
-    Without ``_env_file`` the file is found by ``run_env_file``, not taken
-    relative to the working directory, which is rarely the repository's root.
+    Which file a process also reads is its entry point's choice
+    (``leviathan_adapters.process_settings``); the model bakes in no path of
+    a development checkout.
     """
 
     model_config = SettingsConfigDict(env_prefix="LEVIATHAN_", extra="ignore")
 
-    def __init__(self, **values: Any) -> None:
-        values.setdefault("_env_file", run_env_file())
-        super().__init__(**values)
-
-    config: str = "ops/autonomy/dev.yaml"
+    # The target file, or a folder of them; required by everything that serves targets.
+    config: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_url: str | None = None
     control_plane_url: str | None = None
@@ -300,10 +277,15 @@ class Settings(BaseSettings):
             )
         return self.redis_url
 
+    def config_path(self) -> str:
+        """``config``, or an error naming how to set it."""
+        if not self.config:
+            raise ConfigError(
+                "no target configuration: set LEVIATHAN_CONFIG to a target file or a folder "
+                "of them (e.g. ops/autonomy/dev.yaml), or run from the directory of a "
+                "`make run` (its .leviathan-run/env), or set LEVIATHAN_RUN_DIR"
+            )
+        return self.config
+
     def spool_path(self) -> Path:
         return Path(self.spool_dir or Path(self.data_dir) / "spool")
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

@@ -15,7 +15,8 @@ import sys
 from leviathan_adapters.forge.base import ForgeRejected, ForgeUnavailable
 from leviathan_adapters.forge.factory import make_forge
 from leviathan_adapters.forge.local import LocalForge
-from leviathan_core.config import ConfigError, Settings, load_configs
+from leviathan_adapters.process_settings import process_settings
+from leviathan_core.config import ConfigError, load_configs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,11 +35,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    settings = process_settings()
     try:
-        configs = load_configs(args.config or settings.config)
+        source = args.config or settings.config_path()
+        configs = load_configs(source)
         if args.target not in configs:
-            raise ConfigError(f"no target {args.target!r} in {args.config or settings.config}")
+            raise ConfigError(f"no target {args.target!r} in {source}")
         forge = make_forge(configs[args.target], settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

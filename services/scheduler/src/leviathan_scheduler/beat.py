@@ -18,8 +18,9 @@ from typing import Any
 
 from celery.beat import PersistentScheduler
 
-from leviathan_core.config import ConfigError, config_fingerprint, get_settings, load_configs
+from leviathan_core.config import ConfigError, config_fingerprint, load_configs
 from leviathan_scheduler import heartbeat
+from leviathan_scheduler.celery_app import settings_of
 from leviathan_scheduler.schedule import (
     beat_schedule,
     is_target_entry,
@@ -34,14 +35,14 @@ class TargetBeatScheduler(PersistentScheduler):  # type: ignore[misc]
     """Celery beat's file-backed scheduler, with entries built from the target files."""
 
     def setup_schedule(self) -> None:
-        settings = get_settings()
-        self._config_path = settings.config
+        settings = settings_of(self.app)
         self._reload_every = settings.beat_reload_seconds
         self._next_look = time.monotonic() + self._reload_every
-        self._fingerprint = config_fingerprint(self._config_path)
         self._heartbeat = heartbeat.heartbeat_path(settings.data_dir)
         self._heartbeat_failed = False
         try:
+            self._config_path = settings.config_path()
+            self._fingerprint = config_fingerprint(self._config_path)
             schedule = beat_schedule(load_configs(self._config_path), schedule_override())
         except ConfigError as exc:
             log.critical("beat cannot start: %s", exc)

@@ -40,12 +40,25 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+EXAMPLE_TARGET = Path("ops/autonomy/dev.yaml")
+
+
+def _example_target() -> str:
+    """Without LEVIATHAN_CONFIG, ``plan`` in a checkout of Leviathan plans its example target."""
+    from leviathan_adapters.process_settings import process_settings
+
+    if EXAMPLE_TARGET.is_file():
+        return str(EXAMPLE_TARGET)
+    return process_settings().config_path()  # raises, saying how to set LEVIATHAN_CONFIG
+
+
 def pick_config(config_path: str | None, target: str | None) -> AutonomyConfig:
     """The target's configuration from a file or a directory of files."""
-    from leviathan_core.config import ConfigError, get_settings, load_configs
+    from leviathan_adapters.process_settings import process_settings
+    from leviathan_core.config import ConfigError, load_configs
 
-    path = config_path or get_settings().config
     try:
+        path = config_path or process_settings().config or _example_target()
         configs = load_configs(path)
     except ConfigError as exc:
         fail(str(exc))

@@ -47,17 +47,17 @@ def _actor() -> str:
 
 
 def _runtime(config_path: str | None, *, send: bool = False) -> Runtime:
-    from leviathan_core.config import get_settings
+    from leviathan_adapters.process_settings import process_settings
     from leviathan_scheduler.runtime import Runtime
 
-    settings: Settings = get_settings()
+    settings: Settings = process_settings()
     if config_path is not None:
         settings = settings.model_copy(update={"config": config_path})
     sender = None
     if send:
-        from leviathan_scheduler.celery_app import app  # only `tick` needs a broker producer
+        from leviathan_scheduler.celery_app import create_app  # only `tick` needs a producer
 
-        sender = app.send_task
+        sender = create_app(settings).send_task
     return Runtime(settings, sender, with_executor=send)
 
 

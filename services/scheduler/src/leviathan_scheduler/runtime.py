@@ -91,13 +91,15 @@ class Runtime:
 
     def configs(self) -> dict[str, AutonomyConfig]:
         """Every target file under ``LEVIATHAN_CONFIG``; raises ConfigError naming the file."""
-        return load_configs(self.settings.config)
+        return load_configs(self.settings.config_path())
 
     def config_for(self, target_id: str) -> AutonomyConfig:
         configs = self.configs()
         if target_id not in configs:
             known = ", ".join(sorted(configs)) or "none"
-            raise ConfigError(f"{self.settings.config}: no target {target_id!r} (known: {known})")
+            raise ConfigError(
+                f"{self.settings.config_path()}: no target {target_id!r} (known: {known})"
+            )
         return configs[target_id]
 
     def deps_for(self, config: AutonomyConfig) -> CycleDeps:

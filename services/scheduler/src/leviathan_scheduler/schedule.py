@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from leviathan_adapters.process_settings import run_env_file
 from leviathan_core.config import AutonomyConfig, ConfigError, Settings
 from leviathan_core.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
 from leviathan_scheduler.cron import CronSchedule
@@ -23,8 +24,8 @@ CRON_TICK_EXPIRES_SECONDS: Final = 120.0
 class _OverrideSetting(Settings):
     """``LEVIATHAN_SCHEDULE_SECONDS`` read where every process setting is read.
 
-    The environment first, then ``.leviathan-run/env``: ``make run`` writes the
-    demo's interval there, so ``leviathan status`` from a second terminal
+    The environment first, then the run's ``env`` file (``process_settings``):
+    ``make run`` writes the demo's interval there, so ``leviathan status`` from a second terminal
     reports the ticks beat really sends, not the target file's cron.
     """
 
@@ -34,7 +35,7 @@ class _OverrideSetting(Settings):
 def schedule_override(environ: Mapping[str, str] | None = None) -> float | None:
     """The interval from ``LEVIATHAN_SCHEDULE_SECONDS``, or None when unset."""
     if environ is None:
-        raw = _OverrideSetting().schedule_seconds.strip()
+        raw = _OverrideSetting(_env_file=run_env_file()).schedule_seconds.strip()  # type: ignore[call-arg]
     else:
         raw = environ.get(SCHEDULE_OVERRIDE_ENV, "").strip()
     if not raw:

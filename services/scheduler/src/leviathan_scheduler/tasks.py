@@ -1,7 +1,9 @@
 """The scheduler's Celery tasks: a few lines each around ``cycle`` and ``reconciler``.
 
-A bad target file is logged and reported in the task result; it never
-raises, so a broken file cannot make Celery retry a tick in a loop.
+``register(app, settings)`` adds them to an app (``celery_app.create_app``);
+the runtime they share is built from those settings on the first task. A bad
+target file is logged and reported in the task result; it never raises, so a
+broken file cannot make Celery retry a tick in a loop.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from dataclasses import asdict
 from functools import lru_cache
 from typing import Any
 
+from celery import Celery
 from redis.exceptions import RedisError
 
 from leviathan_adapters import slots
-from leviathan_core.config import AutonomyConfig, ConfigError, get_settings
+from leviathan_core.config import AutonomyConfig, ConfigError, Settings
 from leviathan_core.constants import TASK_RECONCILE, TASK_SELECT_CYCLE
-from leviathan_scheduler.celery_app import app
 from leviathan_scheduler.cycle import CYCLE_LOCK_SECONDS, run_cycle
 from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.reconciler import reconcile as reconcile_target
@@ -25,16 +27,29 @@ from leviathan_scheduler.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=1)
-def runtime() -> Runtime:
-    """One runtime per worker process: clients are reused across ticks."""
-    return Runtime(get_settings(), app.send_task)
+def register(app: Celery, settings: Settings) -> None:
+    """Add ``select_cycle`` and ``reconcile`` to ``app``, sharing one runtime per app."""
+
+    @lru_cache(maxsize=1)
+    def runtime() -> Runtime:
+        """One runtime per worker process: clients are reused across ticks."""
+        return Runtime(settings, app.send_task)
+
+    @app.task(name=TASK_SELECT_CYCLE, shared=False)  # type: ignore[untyped-decorator]
+    def select_cycle(target_id: str) -> dict[str, Any]:
+        """One select cycle for ``target_id`` (beat sends one per tick)."""
+        return run_select_cycle(runtime(), target_id)
+
+    @app.task(name=TASK_RECONCILE, shared=False)  # type: ignore[untyped-decorator]
+    def reconcile(target_id: str) -> dict[str, Any]:
+        """Reconcile ``target_id`` between cycles, under the same lock as a cycle."""
+        return run_reconcile(runtime(), target_id)
 
 
-def _wired(target_id: str) -> tuple[AutonomyConfig, CycleDeps]:
+def _wired(runtime: Runtime, target_id: str) -> tuple[AutonomyConfig, CycleDeps]:
     """The target's configuration, read now, and the clients a cycle uses."""
-    config = runtime().config_for(target_id)
-    return config, runtime().deps_for(config)
+    config = runtime.config_for(target_id)
+    return config, runtime.deps_for(config)
 
 
 def _config_invalid(target_id: str, exc: ConfigError) -> dict[str, Any]:
@@ -42,21 +57,17 @@ def _config_invalid(target_id: str, exc: ConfigError) -> dict[str, Any]:
     return {"target_id": target_id, "status": "config_invalid", "reason": str(exc)}
 
 
-@app.task(name=TASK_SELECT_CYCLE)  # type: ignore[untyped-decorator]
-def select_cycle(target_id: str) -> dict[str, Any]:
-    """One select cycle for ``target_id`` (beat sends one per tick)."""
+def run_select_cycle(runtime: Runtime, target_id: str) -> dict[str, Any]:
     try:
-        config, deps = _wired(target_id)
+        config, deps = _wired(runtime, target_id)
     except ConfigError as exc:
         return _config_invalid(target_id, exc)
     return run_cycle(config, deps).as_json()
 
 
-@app.task(name=TASK_RECONCILE)  # type: ignore[untyped-decorator]
-def reconcile(target_id: str) -> dict[str, Any]:
-    """Reconcile ``target_id`` between cycles, under the same lock as a cycle."""
+def run_reconcile(runtime: Runtime, target_id: str) -> dict[str, Any]:
     try:
-        config, deps = _wired(target_id)
+        config, deps = _wired(runtime, target_id)
     except ConfigError as exc:
         return _config_invalid(target_id, exc)
     try:

@@ -32,9 +32,9 @@ def worker_argv(extra: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from leviathan_dispatch.celery_app import app
+    from leviathan_dispatch.celery_app import configured_app
 
-    app.worker_main(worker_argv(sys.argv[1:] if argv is None else argv))
+    configured_app().worker_main(worker_argv(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -84,11 +84,12 @@ class Runtime:
         return self._executors[key]
 
     def config_for(self, target_id: str) -> AutonomyConfig:
-        configs = load_configs(self.settings.config)
+        configs = load_configs(self.settings.config_path())
         if target_id not in configs:
             known = ", ".join(sorted(configs)) or "none"
             raise ConfigError(
-                f"{self.settings.config}: target {target_id!r} is not configured (known: {known})"
+                f"{self.settings.config_path()}: target {target_id!r} is not configured "
+                f"(known: {known})"
             )
         return configs[target_id]
 

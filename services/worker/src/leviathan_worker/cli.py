@@ -90,14 +90,14 @@ def parse_created_event(raw: str | None, args: AttemptArgs) -> Event | None:
 
 def load_target(settings: Settings, target_id: str) -> AutonomyConfig:
     try:
-        configs = load_configs(settings.config)
+        configs = load_configs(settings.config_path())
     except ConfigError as exc:
         raise StartRefused(FailureReason.CONFIG_INVALID, str(exc)) from None
     if target_id not in configs:
         known = ", ".join(sorted(configs)) or "none"
         raise StartRefused(
             FailureReason.CONFIG_INVALID,
-            f"{settings.config}: no target {target_id!r} (configured: {known})",
+            f"{settings.config_path()}: no target {target_id!r} (configured: {known})",
         )
     return configs[target_id]
 

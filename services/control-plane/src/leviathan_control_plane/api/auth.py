@@ -1,4 +1,10 @@
-"""Bearer-token check, in constant time, for every endpoint but health and metrics."""
+"""Bearer-token check, in constant time, for every endpoint but health and metrics.
+
+Routes take it as the ``require_token`` dependency (which also puts the scheme
+in the OpenAPI document); a route that reads a body runs ``authenticate``
+before the first byte of it is read (api.bodies), since FastAPI reads a typed
+body before it runs any dependency.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from leviathan_control_plane.errors import ApiError
@@ -18,8 +25,13 @@ def tokens_match(given: str, expected: bytes) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
 
 
+async def authenticate(request: HTTPConnection) -> None:
+    """``require_token`` on a request as it arrives, before its body is read."""
+    require_token(request, await bearer(request))
+
+
 def require_token(
-    request: Request,
+    request: HTTPConnection,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
     """The token every route but health, metrics and the signed webhook needs."""

@@ -28,7 +28,7 @@ def local_worker_environment(config: AutonomyConfig, settings: Settings) -> dict
     been read from an env file rather than the process environment.
     """
     env = {
-        ENV_CONFIG: str(Path(settings.config).resolve()),
+        ENV_CONFIG: str(Path(settings.config_path()).resolve()),
         ENV_CONTROL_PLANE_URL: settings.control_plane_for(config),
         "LEVIATHAN_DATA_DIR": str(Path(settings.data_dir).resolve()),
         "LEVIATHAN_CACHE_DIR": str(Path(settings.cache_dir).resolve()),
