@@ -12,7 +12,6 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.requests import HTTPConnection
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from leviathan_control_plane.errors import ApiError
@@ -25,13 +24,13 @@ def tokens_match(given: str, expected: bytes) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
 
 
-async def authenticate(request: HTTPConnection) -> None:
+async def authenticate(request: Request) -> None:
     """``require_token`` on a request as it arrives, before its body is read."""
     require_token(request, await bearer(request))
 
 
 def require_token(
-    request: HTTPConnection,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
     """The token every route but health, metrics and the signed webhook needs."""
