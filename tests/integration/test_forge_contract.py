@@ -238,17 +238,7 @@ def test_the_default_branch_is_not_deleted(world: World) -> None:
     assert world.forge.create_pull_request(branch=BRANCH, base="main", title="T", body="")
 
 
-def test_deleting_the_head_of_an_open_pr_closes_it(
-    world: World, request: pytest.FixtureRequest
-) -> None:
-    if world.name == "local":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="LocalForge keeps a PR open when its head branch is deleted; "
-                "GitHub closes it",
-            )
-        )
+def test_deleting_the_head_of_an_open_pr_closes_it(world: World) -> None:
     number = open_pr(world)
     assert world.forge.delete_branch(BRANCH) is True
     assert world.forge.get_pull_request(number).state == "closed"

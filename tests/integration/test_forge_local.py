@@ -132,6 +132,41 @@ def test_delete_branch(repo: Path, forge: LocalForge) -> None:
         forge.delete_branch("--all")
 
 
+def test_a_pr_whose_branch_is_deleted_outside_the_forge_reads_as_closed(
+    repo: Path, forge: LocalForge
+) -> None:
+    commit_files(repo, {"docs/a.md": "1\n"}, branch=BRANCH)
+    number = open_pr(forge)
+    commit_files(repo, {"docs/late.md": "2\n"}, branch=BRANCH)  # the branch moves on
+    assert forge.get_pull_request(number).state == "open"
+    git("update-ref", "-d", f"refs/heads/{BRANCH}", cwd=repo)  # as a push --delete does
+    assert forge.open_agent_prs() == []
+    assert forge.get_pull_request(number).state == "closed"
+    assert sorted(forge.pull_request_files(number)) == ["docs/a.md", "docs/late.md"]
+    view = Path(forge.get_pull_request(number).url.removeprefix("file://")).read_text()
+    assert f"Pull request #{number} [closed]" in view
+    with pytest.raises(ForgeRejected, match="closed; cannot merge"):
+        forge.close_pull_request(number, merged=True)
+    commit_files(repo, {"docs/a.md": "3\n"}, branch=BRANCH)  # pushed again: no reopening
+    assert forge.get_pull_request(number).state == "closed"
+    again = open_pr(forge)
+    assert again != number
+    assert [p.number for p in forge.open_agent_prs()] == [again]
+
+
+def test_deleting_a_branch_closes_only_its_open_pr(repo: Path, forge: LocalForge) -> None:
+    for name in ("agent/one", "agent/two"):
+        commit_files(repo, {f"docs/{name[6:]}.md": name}, branch=name)
+    one, two = open_pr(forge, "agent/one"), open_pr(forge, "agent/two")
+    assert forge.delete_branch("agent/one") is True
+    assert forge.get_pull_request(one).state == "closed"
+    assert forge.get_pull_request(two).state == "open"
+    assert forge.pull_request_files(one) == ["docs/one.md"]
+    forge.close_pull_request(two, merged=True)
+    assert forge.delete_branch("agent/two") is True
+    assert forge.get_pull_request(two).state == "merged"  # a merged PR stays merged
+
+
 def test_unknown_pr_and_missing_repository(tmp_path: Path, forge: LocalForge) -> None:
     with pytest.raises(ForgeRejected, match="no pull request #9"):
         forge.get_pull_request(9)

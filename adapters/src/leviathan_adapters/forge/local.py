@@ -10,6 +10,14 @@ SQLite in WAL mode, writes in ``BEGIN IMMEDIATE`` transactions, and a unique
 index that allows one open PR per branch whatever interleaves.
 Each PR also gets a small text view at ``<store_dir>/pulls/<n>``, which is
 where its ``file://`` URL points.
+
+As on GitHub, deleting a PR's head branch closes the PR (unmerged, for good:
+pushing the branch again opens no PR by itself). Through ``delete_branch`` it
+is closed at once; a branch deleted by other means (a ``git push --delete``,
+as the worker withdraws a failed attempt) is noticed on the store's next read,
+which closes every open PR whose branch is gone before it answers. That read
+also keeps each open PR's last head commit, so a closed PR's files are still
+the branch's changes as they last were.
 """
 
 from __future__ import annotations
@@ -112,11 +120,13 @@ class LocalForge:
     def list_pull_requests(self) -> list[PullRequestInfo]:
         """Every PR in the store, in number order, whatever its state."""
         with self._connect() as db:
+            self._follow_heads(db)
             rows = db.execute(_SELECT + " ORDER BY number").fetchall()
         return [self._info(_Row(*row)) for row in rows]
 
     def get_pull_request(self, number: int) -> PullRequestInfo:
         with self._connect() as db:
+            self._follow_heads(db)
             return self._info(self._row(db, number))
 
     def create_pull_request(
@@ -124,6 +134,7 @@ class LocalForge:
     ) -> PullRequestInfo:
         """Open a PR for an existing branch; the open PR for ``branch`` when there is one."""
         with self._connect() as db:
+            self._follow_heads(db)
             existing = self._open_for(db, branch)
         if existing is not None:
             return existing
@@ -152,6 +163,7 @@ class LocalForge:
     def pull_request_files(self, number: int) -> list[str]:
         """Changed paths between the merge base and the branch (both sides of renames)."""
         with self._connect() as db:
+            self._follow_heads(db)
             row = self._row(db, number)
         live = self._branch_sha(row.branch) if row.state == "open" else None
         if live is not None and self._branch_sha(row.base) is not None:
@@ -162,17 +174,27 @@ class LocalForge:
         return parse_name_status(out)
 
     def delete_branch(self, branch: str) -> bool:
-        """Delete ``branch``; False when it did not exist. HEAD's branch is refused."""
-        if self._branch_sha(branch) is None:
+        """Delete ``branch``, closing its open PR; False when it did not exist.
+
+        HEAD's branch is refused.
+        """
+        sha = self._branch_sha(branch)
+        if sha is None:
             return False
         head = self._git("symbolic-ref", "--quiet", "HEAD", check=False)
         if head == f"refs/heads/{branch}":
             raise ForgeRejected(f"refusing to delete {branch!r}: it is the default branch")
         self._git("update-ref", "-d", f"refs/heads/{branch}")
+        with self._connect() as db, _immediate(db):
+            row = db.execute(_SELECT + " WHERE branch = ? AND state = 'open'", (branch,)).fetchone()
+            if row is not None:
+                self._close_for_lost_head(db, _Row(*row), sha)
         return True
 
     def close_pull_request(self, number: int, merged: bool = False) -> PullRequestInfo:
         """Close PR ``number``; ``merged=True`` first merges it into its base for real."""
+        with self._connect() as db:
+            self._follow_heads(db)
         with self._connect() as db, _immediate(db):
             row = self._row(db, number)
             if row.state != "open":
@@ -214,6 +236,15 @@ class LocalForge:
             "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False
         )
         return sha or None
+
+    def _heads(self) -> dict[str, str]:
+        """Every branch and its commit, in one git call."""
+        out = self._git("for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
+        heads: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition(" ")
+            heads[ref.removeprefix("refs/heads/")] = sha
+        return heads
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         if not (self.repo_path / "HEAD").exists() and not (self.repo_path / ".git").exists():
@@ -265,6 +296,43 @@ class LocalForge:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         self._initialised = True
+
+    def _follow_heads(self, db: sqlite3.Connection) -> None:
+        """Bring the open PRs up to their branches: closed when the branch is gone,
+        else its current commit kept as the PR's head.
+
+        The open PRs are read before the branches, so a PR created meanwhile is
+        left alone, and each update applies only if no other process made it first.
+        """
+        rows = [_Row(*r) for r in db.execute(_SELECT + " WHERE state = 'open'").fetchall()]
+        if not rows:
+            return
+        heads = self._heads()
+        stale = [
+            (row, heads.get(row.branch)) for row in rows if heads.get(row.branch) != row.head_sha
+        ]
+        if not stale:
+            return
+        with _immediate(db):
+            for row, head in stale:
+                if head is None:
+                    self._close_for_lost_head(db, row, row.head_sha)
+                else:
+                    db.execute(
+                        "UPDATE pulls SET head_sha = ?, updated_at = ?"
+                        " WHERE number = ? AND state = 'open' AND head_sha = ?",
+                        (head, _now(), row.number, row.head_sha),
+                    )
+
+    def _close_for_lost_head(self, db: sqlite3.Connection, row: _Row, head_sha: str) -> None:
+        """Close ``row`` (still open) as GitHub does when its head branch is deleted."""
+        done = db.execute(
+            "UPDATE pulls SET state = 'closed', head_sha = ?, updated_at = ?"
+            " WHERE number = ? AND state = 'open'",
+            (head_sha, _now(), row.number),
+        )
+        if done.rowcount:
+            self._write_view(self._info(self._row(db, row.number)), row.body)
 
     def _row(self, db: sqlite3.Connection, number: int) -> _Row:
         row = db.execute(_SELECT + " WHERE number = ?", (number,)).fetchone()
