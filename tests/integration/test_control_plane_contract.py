@@ -13,7 +13,7 @@ transcripts must be equal; the real one is the truth.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ from leviathan_core.events import ATTEMPT_TYPES, Event, EventType, new_event
 from leviathan_core.state import AttemptSummary, TargetState
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+DAY0 = T0.date()
 TARGET = "radix"
 
 
@@ -38,7 +39,7 @@ class Plane(Protocol):
     """What the scheduler calls on its control plane (ControlPlaneClient's reads and writes)."""
 
     def post_event(self, event: Event) -> PostOutcome: ...
-    def target_state(self, target_id: str) -> TargetState: ...
+    def target_state(self, target_id: str, day: date | None = None) -> TargetState: ...
     def list_attempts(
         self, target_id: str | None = None, limit: int = 50
     ) -> list[AttemptSummary]: ...
@@ -118,9 +119,10 @@ class Transcript:
             answers.append(answer)
         return answers
 
-    def state(self, target: str = TARGET) -> TargetState:
-        state = self.plane.target_state(target)
-        self.lines.append(("state", target, state.model_dump(mode="json")))
+    def state(self, target: str = TARGET, day: date = DAY0) -> TargetState:
+        """The state with the tokens of ``day`` (T0's day unless told, as a cycle asks)."""
+        state = self.plane.target_state(target, day)
+        self.lines.append(("state", (target, day.isoformat()), state.model_dump(mode="json")))
         return state
 
     def attempts(self, target: str | None = TARGET, limit: int = 50) -> list[AttemptSummary]:
@@ -155,7 +157,7 @@ class Transcript:
 
 def nothing_recorded(t: Transcript) -> None:
     state = t.state()
-    assert state == TargetState(target_id=TARGET)
+    assert state == TargetState(target_id=TARGET, usage_day=T0.date())
     assert t.attempts() == [] and t.failures() == []
     assert t.timeline("attempt-never-seen") == "refused 404"
 
@@ -400,6 +402,109 @@ def payloads_the_projection_cannot_read_are_refused(t: Transcript) -> None:
     assert state.last_sequence == 1 and state.open_prs == [] and state.consecutive_failures == 0
 
 
+def usage(model: str, prompt: int, completion: int, total: int | None = None) -> dict[str, Any]:
+    """An ``attempt.usage`` payload's ``usage`` object."""
+    total = prompt + completion if total is None else total
+    return {
+        "model": model,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+    }
+
+
+def tokens_add_up_per_target_and_utc_day(t: Transcript) -> None:
+    a, b = "attempt-spender-1", "attempt-spender-2"
+    day1, day2 = T0.date(), T0.date() + timedelta(days=1)
+    next_midnight = (datetime.combine(day2, datetime.min.time(), UTC) - T0).total_seconds()
+    t.post(ev(EventType.ATTEMPT_CREATED, a, at=0, fence=2))
+    assert t.post(
+        ev(EventType.ATTEMPT_USAGE, a, at=10, fence=2, usage=usage("gpt-4o", 1000, 200)),
+        ev(
+            EventType.ATTEMPT_USAGE,
+            a,
+            at=20,
+            fence=2,
+            event_id=f"{a}:attempt.usage:2",
+            usage=usage("claude-sonnet", 300, 100, total=0),  # a total short of its parts
+        ),
+    ) == ["created", "created"]
+    state = t.state()
+    assert state.usage_day == day1 and state.tokens_today == 1600
+    # A report changes no attempt: it still runs, its task counted once.
+    assert [r.status for r in state.running_attempts] == ["created"]
+    assert state.attempts_per_task == {"fix-links": 1}
+    # A retried report is a duplicate, not a second count.
+    again = ev(EventType.ATTEMPT_USAGE, a, at=10, fence=2, usage=usage("gpt-4o", 1000, 200))
+    assert t.post(again) == ["duplicate"]
+    # The attempt ends; its engine's report told after the end still counts.
+    t.post(failed(a, at=30, fence=2, reason="timeout"))
+    late = ev(
+        EventType.ATTEMPT_USAGE,
+        a,
+        at=25,
+        fence=2,
+        event_id=f"{a}:attempt.usage:3",
+        usage=usage("gpt-4o", 50, 50),
+    )
+    assert t.post(late) == ["created"]
+    assert t.state().tokens_today == 1700
+    # A report of an attempt the log has not seen counts and creates no attempt.
+    t.post(
+        ev(EventType.ATTEMPT_USAGE, b, at=next_midnight, usage=usage("gpt-4o", 10, 5)),
+        ev(
+            EventType.ATTEMPT_USAGE,
+            b,
+            at=next_midnight - 1,
+            event_id=f"{b}:attempt.usage:before-midnight",
+            usage=usage("gpt-4o", 1, 1),
+        ),
+    )
+    first, second = t.state(), t.state(day=day2)
+    assert (first.tokens_today, second.tokens_today) == (1702, 15)
+    assert second.usage_day == day2 and second.running_attempts == []
+    assert t.timeline(b) == "refused 404"
+    assert t.state(day=day2 + timedelta(days=1)).tokens_today == 0
+    # A stale fence is refused; another target's attempt is not this target's to report.
+    one = usage("gpt-4o", 1, 1)
+    assert t.post(
+        ev(EventType.ATTEMPT_USAGE, a, at=40, fence=1, event_id=f"{a}:stale", usage=one),
+        ev(EventType.ATTEMPT_USAGE, a, at=40, target="other", event_id="other-usage", usage=one),
+    ) == ["refused 409", "refused 409"]
+    assert t.state("other").tokens_today == 0
+    assert t.state().tokens_today == 1702
+    t.timeline(a)
+
+
+def usage_the_projection_cannot_read_is_refused(t: Transcript) -> None:
+    a = "attempt-bad-usage"
+    t.post(ev(EventType.ATTEMPT_CREATED, a, at=0))
+    good = usage("gpt-4o", 1, 1)
+    bad = [
+        {},
+        {"usage": "lots"},
+        {"usage": {**good, "model": ""}},
+        {"usage": {k: v for k, v in good.items() if k != "model"}},
+        {"usage": {**good, "prompt_tokens": -1}},
+        {"usage": {**good, "completion_tokens": True}},
+        {"usage": {**good, "total_tokens": "2"}},
+        {"usage": {**good, "total_tokens": 1.5}},
+        {"usage": {**good, "prompt_tokens": 2**31}},
+        {"usage": {k: v for k, v in good.items() if k != "total_tokens"}},
+    ]
+    events = []
+    for n, payload in enumerate(bad):
+        event = ev(EventType.ATTEMPT_USAGE, a, at=1, event_id=f"{a}:usage:{n}", usage=good)
+        events.append(event.model_copy(update={"payload": payload}))
+    assert t.post(*events) == ["refused 422"] * len(bad)
+    # JSON's 7.0 counts as 7, as it does for other counts; extra keys are kept.
+    extra = {"usage": {**good, "prompt_tokens": 7.0, "cached_tokens": 3}, "engine": "agent"}
+    accepted = ev(EventType.ATTEMPT_USAGE, a, at=2, usage=good)
+    assert t.post(accepted.model_copy(update={"payload": extra})) == ["created"]
+    state = t.state()
+    assert state.last_sequence == 2 and state.tokens_today == 8  # at least 7 + 1
+
+
 SCENARIOS: list[Callable[[Transcript], None]] = [
     nothing_recorded,
     an_attempt_from_creation_to_success,
@@ -416,6 +521,8 @@ SCENARIOS: list[Callable[[Transcript], None]] = [
     a_pull_request_told_before_its_attempt,
     pause_and_resume,
     payloads_the_projection_cannot_read_are_refused,
+    tokens_add_up_per_target_and_utc_day,
+    usage_the_projection_cannot_read_is_refused,
 ]
 
 

@@ -5,7 +5,8 @@ errors are the adapter's own exception types, and the control plane's
 answers are those of the real one (held to it by
 tests/integration/test_control_plane_contract.py): events idempotent by id,
 an attempt's late steps taken and anything else after its end refused, the
-state projected per target from the events accepted.
+state projected per target from the events accepted, tokens added up per
+target and UTC day.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import fakeredis
@@ -30,6 +31,7 @@ from leviathan_core.events import ATTEMPT_TYPES, CODE_PATTERN, Event, EventType,
 from leviathan_core.messages import DispatchMessage
 from leviathan_core.runs import ExecutorUnavailable, RunState, RunStatus
 from leviathan_core.state import RUNNING_STATUSES, AttemptSummary, OpenPullRequest, TargetState
+from leviathan_core.usage import usage_day, usage_of, usage_problems
 from leviathan_scheduler.deps import CycleDeps
 
 # The projection rules of the control plane (its projection module), kept by
@@ -47,8 +49,14 @@ STATUS = {
 RANK = {"created": 0, "dispatched": 1, "running": 2, "succeeded": 3, "failed": 3}
 ENDED = frozenset({"succeeded", "failed"})
 # Steps before an attempt's end that may be told after it: logged, changing nothing.
+# Usage is one too: tokens spent before the end count whenever they are told.
 LATE_TYPES = frozenset(
-    {EventType.ATTEMPT_CREATED, EventType.ATTEMPT_DISPATCHED, EventType.ATTEMPT_STARTED}
+    {
+        EventType.ATTEMPT_CREATED,
+        EventType.ATTEMPT_DISPATCHED,
+        EventType.ATTEMPT_STARTED,
+        EventType.ATTEMPT_USAGE,
+    }
 )
 MAX_INT32 = 2**31 - 1
 CODE = re.compile(CODE_PATTERN)
@@ -76,6 +84,8 @@ def _unreadable(event: Event) -> bool:
         return not (reason_ok and isinstance(p["message"], str))
     if event.type is EventType.ATTEMPT_CREATED and "attempt_number" in p:
         return _count(p["attempt_number"]) is None
+    if event.type is EventType.ATTEMPT_USAGE:
+        return bool(usage_problems(p))
     return False
 
 
@@ -86,6 +96,7 @@ class _Target:
     paused: bool = False
     pause_reason: str | None = None
     tasks: dict[str, int] = field(default_factory=dict)
+    tokens: dict[date, int] = field(default_factory=dict)  # UTC day: tokens, all models
 
 
 @dataclass
@@ -151,7 +162,10 @@ class FakeControlPlane:
             raise ControlPlaneRejected(409, f"stale fence {event.fence} (current {known.fence})")
 
     def _project(self, target: _Target, event: Event) -> None:
-        if event.type in ATTEMPT_TYPES and event.attempt_id is not None:
+        if event.type is EventType.ATTEMPT_USAGE:
+            day = usage_day(event.occurred_at)
+            target.tokens[day] = target.tokens.get(day, 0) + usage_of(event.payload).spent
+        elif event.type in ATTEMPT_TYPES and event.attempt_id is not None:
             self._project_attempt(target, event)
         if event.type is EventType.PR_CREATED:
             number = int(event.payload["pr_number"])
@@ -221,10 +235,11 @@ class FakeControlPlane:
     def _of(self, target_id: str | None) -> list[AttemptSummary]:
         return [a for a in self.attempts.values() if target_id in (None, a.target_id)]
 
-    def target_state(self, target_id: str) -> TargetState:
+    def target_state(self, target_id: str, day: date | None = None) -> TargetState:
         self._reachable()
+        day = day or datetime.now(UTC).date()
         if target_id not in self._targets:
-            return TargetState(target_id=target_id)
+            return TargetState(target_id=target_id, usage_day=day)
         target = self._targets[target_id]
         attempts = self._of(target_id)
         running = [a for a in attempts if a.status in RUNNING_STATUSES]
@@ -239,6 +254,8 @@ class FakeControlPlane:
             pause_reason=target.pause_reason,
             last_sequence=target.sequence,
             max_fence=max((a.fence or 0 for a in attempts), default=0),
+            usage_day=day,
+            tokens_today=target.tokens.get(day, 0),
         )
 
     def list_attempts(self, target_id: str | None = None, limit: int = 50) -> list[AttemptSummary]:

@@ -24,6 +24,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -267,10 +268,12 @@ class ControlPlaneClient:
 
     # -- reads and commands -------------------------------------------------
 
-    def target_state(self, target_id: str) -> TargetState:
+    def target_state(self, target_id: str, day: date | None = None) -> TargetState:
+        """The target's state; its tokens are those of ``day`` (UTC; None: the server's today)."""
         path = f"/v1/targets/{target_id}/state"
+        params = {"day": day.isoformat()} if day is not None else None
         try:
-            return TargetState.model_validate(self._json("GET", path))
+            return TargetState.model_validate(self._json("GET", path, params=params))
         except ValidationError as exc:
             raise ControlPlaneUnavailable(f"GET {path}: unexpected answer ({exc})") from None
 

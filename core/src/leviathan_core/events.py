@@ -27,6 +27,8 @@ class EventType(StrEnum):
     PR_CLOSED = "pr.closed"
     ATTEMPT_SUCCEEDED = "attempt.succeeded"
     ATTEMPT_FAILED = "attempt.failed"
+    # Model tokens the attempt spent (payload: leviathan_core.usage); may follow its end.
+    ATTEMPT_USAGE = "attempt.usage"
     SCHEDULER_CYCLE = "scheduler.cycle"
     BREAKER_OPENED = "breaker.opened"
     BREAKER_RESET = "breaker.reset"
@@ -41,6 +43,7 @@ TERMINAL_TYPES: Final = frozenset({EventType.ATTEMPT_SUCCEEDED, EventType.ATTEMP
 REQUIRED_PAYLOAD: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.ATTEMPT_FAILED: ("reason", "message"),
     EventType.PR_CREATED: ("pr_number", "pr_url", "branch"),
+    EventType.ATTEMPT_USAGE: ("usage",),
 }
 
 # Event types that describe one attempt and therefore need attempt_id.
@@ -52,6 +55,7 @@ ATTEMPT_TYPES: Final = frozenset(
         EventType.PR_CREATED,
         EventType.ATTEMPT_SUCCEEDED,
         EventType.ATTEMPT_FAILED,
+        EventType.ATTEMPT_USAGE,
     }
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -51,3 +51,7 @@ class TargetState(BaseModel):
     # The highest fence of any attempt of the target: new fences start above it,
     # even when Redis lost its counter (slots.try_reserve's fence_floor).
     max_fence: int = 0
+    # Model tokens spent on ``usage_day`` (UTC): the day asked for, else the
+    # control plane's today. Whether that exhausts a budget is leviathan_core.budgets'.
+    usage_day: date | None = None
+    tokens_today: int = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -170,6 +170,36 @@ class GraphSummary(BaseModel):
     attempts_by_status: dict[str, int]
     open_prs: dict[str, int]
     targets: list[TargetInfo]
+
+
+class ModelUsage(BaseModel):
+    """One model's tokens on one day; ``total_tokens`` counts each report at least
+    at its prompt + completion."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    reports: int
+
+
+class DayUsage(BaseModel):
+    """One UTC day of a target: every model together, then each model."""
+
+    day: date
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    models: list[ModelUsage]
+
+
+class TargetUsage(BaseModel):
+    """GET /v1/targets/{id}/usage: each day from ``since`` to ``until``, oldest first."""
+
+    target_id: str
+    since: date
+    until: date
+    days: list[DayUsage]
 
 
 class BreakerReset(BaseModel):

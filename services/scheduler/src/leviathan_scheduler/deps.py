@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from redis import Redis
@@ -25,7 +25,7 @@ from leviathan_scheduler.console import emit
 class ControlPlane(Protocol):
     def post_event(self, event: Event) -> Any: ...
 
-    def target_state(self, target_id: str) -> TargetState: ...
+    def target_state(self, target_id: str, day: date | None = None) -> TargetState: ...
 
     def get_attempt(self, attempt_id: str) -> dict[str, Any]: ...
 

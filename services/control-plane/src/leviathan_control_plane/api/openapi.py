@@ -15,9 +15,19 @@ from fastapi.openapi.utils import get_openapi
 
 from leviathan_control_plane.projections.payload import MAX_INT32, MAX_INT64
 from leviathan_core.events import ATTEMPT_TYPES, CODE_PATTERN, ID_PATTERN, EventType
+from leviathan_core.usage import COUNT_FIELDS, MAX_REPORT_TOKENS, MODEL_MAX_LENGTH
 
 POSITIVE_INT = {"type": "integer", "minimum": 1, "maximum": MAX_INT32}
 TEXT = {"type": "string", "minLength": 1}
+TOKENS = {"type": "integer", "minimum": 0, "maximum": MAX_REPORT_TOKENS}
+USAGE = {
+    "type": "object",
+    "required": ["model", *COUNT_FIELDS],
+    "properties": {
+        "model": {"type": "string", "minLength": 1, "maxLength": MODEL_MAX_LENGTH},
+        **{key: TOKENS for key in COUNT_FIELDS},
+    },
+}
 
 
 def _when(kind: EventType | list[EventType], then: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +73,7 @@ def event_rules() -> list[dict[str, Any]]:
             ),
         ),
         _when(EventType.ATTEMPT_CREATED, _payload([], {"attempt_number": POSITIVE_INT})),
+        _when(EventType.ATTEMPT_USAGE, _payload(["usage"], {"usage": USAGE})),
     ]
 
 

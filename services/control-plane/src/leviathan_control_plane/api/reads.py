@@ -1,11 +1,11 @@
-"""The read routes: summary, targets, state, attempts, failures, events and verify.
+"""The read routes: summary, targets, state, usage, attempts, failures, events and verify.
 
 Nothing here writes; every answer comes from the read side (queries.reader).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -23,6 +23,7 @@ from leviathan_control_plane.models import (
     EventPage,
     GraphSummary,
     TargetList,
+    TargetUsage,
     VerifyReport,
 )
 from leviathan_core.events import ID_PATTERN, EventType, read_time
@@ -33,6 +34,14 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 TargetPath = Annotated[str, Path(pattern=TARGET_PATTERN)]
 TargetQuery = Annotated[str | None, Query(pattern=TARGET_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=500)]
+DayQuery = Annotated[
+    str | None,
+    Query(
+        description="the UTC day whose tokens to report (YYYY-MM-DD); default: today",
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        json_schema_extra={"format": "date"},
+    ),
+]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such attempt"}
 }
@@ -46,6 +55,19 @@ def parse_since(value: str) -> datetime:
         item = ErrorItem(loc=["query", "since"], msg=str(exc), type="value_error")
         raise ApiError(422, f"query.since: {value!r} {exc}", errors=[item]) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_day(value: str) -> date:
+    """A calendar day as written (no number read as a time); 422 when it does not exist."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        item = ErrorItem(
+            loc=["query", "day"], msg=f"is not a valid day ({exc})", type="value_error"
+        )
+        raise ApiError(
+            422, f"query.day: {value!r} is not a valid day ({exc})", errors=[item]
+        ) from None
 
 
 @router.get(
@@ -75,8 +97,22 @@ def list_targets(services: ServicesDep) -> TargetList:
     responses=ERROR_RESPONSES,
     summary="The facts the scheduler decides on (empty for an unknown target)",
 )
-def target_state(services: ServicesDep, target_id: TargetPath) -> TargetState:
-    return services.reader.state(target_id)
+def target_state(services: ServicesDep, target_id: TargetPath, day: DayQuery = None) -> TargetState:
+    return services.reader.state(target_id, parse_day(day) if day is not None else None)
+
+
+@router.get(
+    "/targets/{target_id}/usage",
+    response_model=TargetUsage,
+    responses=ERROR_RESPONSES,
+    summary="Model tokens per UTC day for the last N days, by model (zeros for an unknown target)",
+)
+def target_usage(
+    services: ServicesDep,
+    target_id: TargetPath,
+    days: Annotated[int, Query(ge=1, le=366, description="days ending today (UTC)")] = 7,
+) -> TargetUsage:
+    return services.reader.usage(target_id, days)
 
 
 @router.get(

@@ -13,11 +13,17 @@ from sqlalchemy import RowMapping
 
 from leviathan_control_plane.log import schema
 from leviathan_control_plane.log.chain import GENESIS_HASH
-from leviathan_control_plane.projections.views import AttemptView, PullView, TargetView
+from leviathan_control_plane.projections.views import (
+    AttemptView,
+    PullView,
+    TargetView,
+    UsageView,
+)
 from leviathan_core.events import Event
 
 ATTEMPT_FIELDS = [c.name for c in schema.attempts.columns]
 PULL_FIELDS = [c.name for c in schema.pull_requests.columns]
+USAGE_FIELDS = [c.name for c in schema.token_usage.columns]
 
 
 def new_target_row(target_id: str) -> dict[str, Any]:
@@ -65,6 +71,11 @@ def attempt_row(view: AttemptView) -> dict[str, Any]:
 def pull_row(view: PullView) -> dict[str, Any]:
     """A pull request view as a pull_requests row."""
     return {name: getattr(view, name) for name in PULL_FIELDS}
+
+
+def usage_row(view: UsageView) -> dict[str, Any]:
+    """A usage view as a token_usage row."""
+    return {name: getattr(view, name) for name in USAGE_FIELDS}
 
 
 def event_row(item: tuple[Event, str, int, str, str], now: datetime) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     Index,
@@ -136,4 +137,19 @@ pull_requests = Table(
     Column("opened_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),
     Index("ix_pull_requests_open", "target_id", "is_open"),
+)
+
+# Model tokens per target, UTC day (of the reports' occurred_at) and model: the
+# sums of attempt.usage reports; total_tokens counts each report at least at its
+# prompt + completion (leviathan_core.usage.TokenUsage.spent).
+token_usage = Table(
+    "token_usage",
+    metadata,
+    Column("target_id", String(63), primary_key=True),
+    Column("usage_day", Date, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    Column("reports", Integer, nullable=False),
 )

@@ -30,6 +30,7 @@ from leviathan_control_plane.log.rows import (
     pull_row,
     target_row,
     target_view,
+    usage_row,
 )
 from leviathan_control_plane.projections.payload import as_count
 from leviathan_control_plane.projections.projection import apply
@@ -40,9 +41,11 @@ from leviathan_control_plane.projections.views import (
     Rejection,
     Stored,
     TargetView,
+    UsageView,
     Working,
 )
-from leviathan_core.events import Event
+from leviathan_core.events import Event, EventType
+from leviathan_core.usage import usage_day, usage_of
 
 CHUNK = 500
 RETRIES = 3
@@ -182,7 +185,28 @@ class EventStore:
             for row in conn.execute(query):
                 if (row.target_id, row.task_id) in task_keys:
                     work.tasks[(row.target_id, row.task_id)] = row.attempts
+        self._load_usage(conn, events, work)
         return work
+
+    def _load_usage(self, conn: Connection, events: Sequence[Event], work: Working) -> None:
+        """The token_usage rows the batch's usage reports add to (by target, day, model)."""
+        keys = {
+            (ev.target_id, usage_day(ev.occurred_at), usage_of(ev.payload).model)
+            for ev in events
+            if ev.type is EventType.ATTEMPT_USAGE
+        }
+        if not keys:
+            return
+        u = schema.token_usage
+        days = sorted({day for _, day, _ in keys})
+        query = select(u).where(
+            u.c.target_id.in_(sorted({t for t, _, _ in keys})),
+            u.c.usage_day.in_(days),
+        )
+        for m in conn.execute(query).mappings():
+            key = (m["target_id"], m["usage_day"], m["model"])
+            if key in keys:
+                work.usage[key] = UsageView(**dict(m))
 
     # -- writing ------------------------------------------------------------
 
@@ -216,6 +240,12 @@ class EventStore:
             for t, task in sorted(work.dirty_tasks)
         ]
         self._upsert(conn, schema.task_attempts, ["target_id", "task_id"], tasks)
+        self._upsert(
+            conn,
+            schema.token_usage,
+            ["target_id", "usage_day", "model"],
+            [usage_row(work.usage[key]) for key in sorted(work.dirty_usage)],
+        )
         t = schema.targets
         rows = [target_row(view) for view in work.targets.values()]
         stmt = update(t).where(t.c.target_id == bindparam("b_target_id"))

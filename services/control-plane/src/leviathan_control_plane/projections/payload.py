@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from leviathan_core.events import CODE_PATTERN, Event, EventType
+from leviathan_core.usage import usage_problems
 
 MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1
@@ -43,6 +44,8 @@ def payload_problems(event: Event) -> list[str]:
             problems.append("payload.reason must be a reason code such as 'scope_violation'")
         if not isinstance(p["message"], str):
             problems.append("payload.message must be a string")
+    elif event.type is EventType.ATTEMPT_USAGE:
+        problems += usage_problems(p)
     elif event.type is EventType.ATTEMPT_CREATED and "attempt_number" in p:
         number = p["attempt_number"]
         if as_count(number) is None:

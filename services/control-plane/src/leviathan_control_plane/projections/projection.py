@@ -11,6 +11,11 @@ a worker's ``attempt.started`` posted while the reconciler failed the
 attempt). Those types (``LATE_TYPES``) are taken into the log and the
 timeline and change no status or count; any other event for a terminal
 attempt is refused (409), and a stale fence is refused as always.
+
+Usage: ``attempt.usage`` never changes an attempt (nor creates one); it adds
+its tokens to the target's row for the UTC day of its ``occurred_at`` and its
+model. It is a late type too: tokens spent before the end are spent, even when
+the reconciler ended the attempt first.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from leviathan_control_plane.projections.views import (
     Rejection,
     Stored,
     TargetView,
+    UsageView,
     Working,
 )
 from leviathan_core.events import ATTEMPT_TYPES, Event, EventType
+from leviathan_core.usage import usage_day, usage_of
 
 STATUS_RANK = {"created": 0, "dispatched": 1, "running": 2, "succeeded": 3, "failed": 3}
 TERMINAL = frozenset({"succeeded", "failed"})
@@ -41,7 +48,12 @@ EVENT_STATUS = {
 
 # What happened before an attempt's end may be told after it (see the module docstring).
 LATE_TYPES = frozenset(
-    {EventType.ATTEMPT_CREATED, EventType.ATTEMPT_DISPATCHED, EventType.ATTEMPT_STARTED}
+    {
+        EventType.ATTEMPT_CREATED,
+        EventType.ATTEMPT_DISPATCHED,
+        EventType.ATTEMPT_STARTED,
+        EventType.ATTEMPT_USAGE,
+    }
 )
 
 
@@ -92,7 +104,9 @@ def apply(work: Working, event: Event, body: str) -> Appended:
 
 def _project(work: Working, target: TargetView, event: Event, sequence: int) -> None:
     kind = event.type
-    if kind in ATTEMPT_TYPES and event.attempt_id is not None:
+    if kind is EventType.ATTEMPT_USAGE:
+        _add_usage(work, event)
+    elif kind in ATTEMPT_TYPES and event.attempt_id is not None:
         _project_attempt(work, target, event, sequence)
     if kind is EventType.PR_CREATED:
         _open_pull(work, target, event)
@@ -195,3 +209,17 @@ def _close_pull(work: Working, target: TargetView, event: Event) -> None:
     pull.is_open, pull.closed_at = False, event.occurred_at
     target.open_prs -= 1
     work.dirty_pulls.add(key)
+
+
+def _add_usage(work: Working, event: Event) -> None:
+    """Add a report to its target's tokens of that UTC day and model."""
+    report = usage_of(event.payload)  # checked at intake (payload_problems)
+    key = (event.target_id, usage_day(event.occurred_at), report.model)
+    row = work.usage.get(key)
+    if row is None:
+        row = work.usage[key] = UsageView(*key)
+    row.prompt_tokens += report.prompt_tokens
+    row.completion_tokens += report.completion_tokens
+    row.total_tokens += report.spent
+    row.reports += 1
+    work.dirty_usage.add(key)

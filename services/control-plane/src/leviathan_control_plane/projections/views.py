@@ -8,7 +8,7 @@ transaction; keeping these shapes apart lets both sides share them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from leviathan_core.events import Event
@@ -78,6 +78,22 @@ class PullView:
     closed_at: datetime | None = None
 
 
+@dataclass
+class UsageView:
+    """One target's tokens of one model on one UTC day (the token_usage row)."""
+
+    target_id: str
+    usage_day: date
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reports: int = 0
+
+
+UsageKey = tuple[str, date, str]  # target, UTC day, model
+
+
 @dataclass(frozen=True)
 class Stored:
     """What the log already holds for an event id."""
@@ -105,9 +121,11 @@ class Working:
     attempts: dict[str, AttemptView] = field(default_factory=dict)
     pulls: dict[tuple[str, int], PullView] = field(default_factory=dict)
     tasks: dict[tuple[str, str], int] = field(default_factory=dict)
+    usage: dict[UsageKey, UsageView] = field(default_factory=dict)
     known: dict[str, Stored] = field(default_factory=dict)
     new_events: list[tuple[Event, str, int, str, str]] = field(default_factory=list)
     dirty_attempts: set[str] = field(default_factory=set)
     dirty_pulls: set[tuple[str, int]] = field(default_factory=set)
     dirty_tasks: set[tuple[str, str]] = field(default_factory=set)
+    dirty_usage: set[UsageKey] = field(default_factory=set)
     loaded: set[str] = field(default_factory=set)  # attempt ids that exist in the database

@@ -7,14 +7,14 @@ verify). The breaker is reported as a count only (see queries.state).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from leviathan_control_plane.models import GraphSummary, TargetInfo, VerifyReport
-from leviathan_control_plane.queries import attempts, events, state, targets, verify
-from leviathan_core.events import Event
+from leviathan_control_plane.models import GraphSummary, TargetInfo, TargetUsage, VerifyReport
+from leviathan_control_plane.queries import attempts, events, state, targets, usage, verify
+from leviathan_core.events import Event, utcnow
 from leviathan_core.state import AttemptSummary, TargetState
 
 
@@ -30,8 +30,13 @@ class Reader:
     def summary(self) -> GraphSummary:
         return targets.summary(self.engine)
 
-    def state(self, target_id: str) -> TargetState:
-        return state.state(self.engine, target_id)
+    def state(self, target_id: str, day: date | None = None) -> TargetState:
+        """``day``: the UTC day whose tokens to report; None: today here."""
+        return state.state(self.engine, target_id, day or utcnow().date())
+
+    def usage(self, target_id: str, days: int, until: date | None = None) -> TargetUsage:
+        """Tokens per day for the ``days`` ending with ``until`` (None: today here)."""
+        return usage.usage(self.engine, target_id, until or utcnow().date(), days)
 
     def attempts(self, target_id: str | None, limit: int, *, failed: bool) -> list[AttemptSummary]:
         return attempts.attempts(self.engine, target_id, limit, failed=failed)

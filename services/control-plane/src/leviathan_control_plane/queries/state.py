@@ -3,25 +3,30 @@
 The breaker is reported as the count of consecutive failures only: whether it
 is open is the scheduler's decision, made with the target's current
 ``circuit_breaker_failures`` (leviathan_core.breaker.is_open), not a copy of
-a threshold this process read at start.
+a threshold this process read at start. Likewise the tokens: the day's sum,
+judged against ``daily_token_budget`` by leviathan_core.budgets.
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 from sqlalchemy import Engine, func, select
 
 from leviathan_control_plane.log import schema
 from leviathan_control_plane.queries.attempts import attempt_summary
+from leviathan_control_plane.queries.usage import tokens_on
 from leviathan_core.state import RUNNING_STATUSES, OpenPullRequest, TargetState
 
 
-def state(engine: Engine, target_id: str) -> TargetState:
-    """The target's projection rows; an empty state for a target with no events."""
+def state(engine: Engine, target_id: str, day: date) -> TargetState:
+    """The target's projection rows and its tokens on ``day`` (UTC); empty when unknown."""
     t, a, k, p = schema.targets, schema.attempts, schema.task_attempts, schema.pull_requests
     with engine.connect() as conn:
         row = conn.execute(select(t).where(t.c.target_id == target_id)).first()
         if row is None:
-            return TargetState(target_id=target_id)
+            return TargetState(target_id=target_id, usage_day=day)
+        tokens = tokens_on(conn, target_id, day)
         tasks = conn.execute(
             select(k.c.task_id, k.c.attempts).where(k.c.target_id == target_id)
         ).all()
@@ -68,4 +73,6 @@ def state(engine: Engine, target_id: str) -> TargetState:
         pause_reason=row.pause_reason,
         last_sequence=row.last_sequence,
         max_fence=max_fence or 0,
+        usage_day=day,
+        tokens_today=tokens,
     )
