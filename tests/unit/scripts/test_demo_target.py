@@ -13,7 +13,7 @@ from leviathan_core.backlog import parse_backlog
 from leviathan_core.config import load_config
 from leviathan_core.guardrails import Facts, decide
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[3] / "scripts"
 NUMBERS = ("no", "one", "two", "three", "four", "five")
 
 

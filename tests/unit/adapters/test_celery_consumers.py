@@ -15,7 +15,7 @@ from celery.worker import control
 from leviathan_adapters.celery_config import served_queues
 from leviathan_adapters.process_settings import process_settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Consumer:
