@@ -90,6 +90,13 @@ CYCLE_REASONS: Final[dict[str, tuple[str, str]]] = {
         "the backlog could not be fetched (missing file, branch, access)",
         "check `target_repo_url`, `target_branch` and that `.leviathan/backlog.yaml` exists",
     ),
+    "token_budget_spent": (
+        "the model tokens the target spent this UTC day (the control plane's sum of "
+        "`attempt.usage` reports) reached `daily_token_budget`, or could not be counted while "
+        "a budget is set",
+        "wait for 00:00 UTC, or raise `daily_token_budget`; `leviathan status` and "
+        "`GET /v1/targets/{id}/usage` show the spending",
+    ),
     "max_open_prs": (
         "open `agent/` PRs ≥ `max_open_prs`",
         "review and merge or close the open PR",
@@ -266,6 +273,10 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
         "breaker_probe_after_seconds": (
             "half-open breaker: this long after the newest failure, one probe attempt may run; "
             "none = only `leviathan reset-breaker` closes the breaker"
+        ),
+        "daily_token_budget": (
+            "model tokens the target may spend per UTC day (`attempt.usage` reports); once "
+            "reached, cycles skip with `token_budget_spent` until 00:00 UTC; none = no limit"
         ),
     },
     "Settings": {

@@ -84,6 +84,9 @@ class AutonomyConfig(BaseModel):
     # Half-open breaker: this long after the last failure, one probe attempt may
     # run; it closes the breaker by succeeding. None: only a manual reset closes it.
     breaker_probe_after_seconds: Positive | None = None
+    # Model tokens the target may spend per UTC day (leviathan_core.budgets);
+    # None: no limit. Reached, no attempt starts until the next day.
+    daily_token_budget: NonNegative | None = None
 
     @field_validator("target_id", "worker_namespace")
     @classmethod

@@ -4,6 +4,13 @@ Everything the scheduler, ``leviathan plan`` and the tests agree on lives
 here, so "why did nothing happen" has exactly one answer. Cycle reasons are
 checked in a fixed order and the first that applies is reported; every task
 gets all of its own reasons so an operator sees everything to fix at once.
+
+The order: disabled, paused, breaker_open, fact_unavailable:<source>,
+token_budget_spent, max_open_prs, max_running_attempts, then backlog_invalid
+and no_eligible_task. The token budget comes after the unreadable facts (its
+count comes from the control plane, so an unreadable one is named as such)
+and before the caps (a spent budget holds all day, a cap only until a slot
+frees).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from leviathan_core import breaker, caps
+from leviathan_core import breaker, budgets, caps
 from leviathan_core.backlog import Backlog, BacklogError, TaskEntry
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.verdicts import StaticRules, TaskReason, TaskVerdict, judge_backlog
@@ -22,6 +29,7 @@ class CycleReason(StrEnum):
     DISABLED = "disabled"
     PAUSED = "paused"
     BREAKER_OPEN = "breaker_open"
+    TOKEN_BUDGET_SPENT = "token_budget_spent"  # noqa: S105 - a reason code
     MAX_OPEN_PRS = "max_open_prs"
     MAX_RUNNING_ATTEMPTS = "max_running_attempts"
     BACKLOG_INVALID = "backlog_invalid"
@@ -51,6 +59,9 @@ class Facts:
     running_count: int = 0
     running_task_ids: frozenset[str] = frozenset()
     attempts_per_task: Mapping[str, int] = field(default_factory=dict)
+    # Model tokens the target spent this UTC day (the control plane's sum);
+    # None: unknown, which fails closed only when a budget is configured.
+    tokens_today: int | None = 0
     unavailable: tuple[str, ...] = ()
     unavailable_messages: tuple[str, ...] = ()
 
@@ -134,6 +145,8 @@ def _cycle_reason(config: AutonomyConfig, facts: Facts) -> tuple[str | None, lis
     if facts.unavailable:
         first = unavailable_reason(facts.unavailable[0])
         return first, list(facts.unavailable_messages), tripped, False
+    if message := budgets.budget_spent(config, facts.tokens_today):
+        return CycleReason.TOKEN_BUDGET_SPENT, [message], tripped, False
     if message := caps.open_prs_full(config, facts.open_pr_count):
         return CycleReason.MAX_OPEN_PRS, [message], tripped, False
     if message := caps.running_full(config, facts.running_count):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from leviathan_core.budgets import tokens_line
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.guardrails import Decision, Facts
 
@@ -84,6 +85,8 @@ def scheduler_block(
         + _count(facts.running_count, config.max_running_attempts, facts, RUNNING_SOURCES),
         f"Backlog tasks: {backlog_size if backlog_size is not None else 'unknown'}",
     ]
+    if config.daily_token_budget is not None:
+        lines.append(tokens_line(facts.tokens_today, config.daily_token_budget))
     if decision.action == "dispatch" and decision.task is not None:
         task = decision.task
         lines += [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 
 from redis.exceptions import RedisError
 
@@ -24,6 +25,7 @@ from leviathan_core.config import AutonomyConfig
 from leviathan_core.constants import BACKLOG_PATH, task_of_attempt
 from leviathan_core.guardrails import FACT_SOURCES, Facts
 from leviathan_core.state import TargetState
+from leviathan_core.usage import usage_day
 from leviathan_scheduler.deps import CycleDeps
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,13 @@ def combine(
     forge_prs: tuple[PullRequestInfo, ...] | None,
     unavailable: dict[str, str],
     last_failure_age: float | None = None,
+    today: date | None = None,
 ) -> Facts:
-    """Pure: the readings that could be taken, folded into ``Facts``."""
+    """Pure: the readings that could be taken, folded into ``Facts``.
+
+    The tokens count only when the state reports them for ``today`` (the
+    cycle's UTC day); another day's sum is unknown, not zero.
+    """
     running = max(
         len(holders.running) if holders else 0,
         len(state.running_attempts) if state else 0,
@@ -69,6 +76,9 @@ def combine(
     running_tasks |= {task_of_attempt(a) or "" for a in (holders.running if holders else ())}
     running_tasks.discard("")
     order = sorted(unavailable, key=FACT_SOURCES.index)
+    tokens = None
+    if state is not None and (today is None or state.usage_day == today):
+        tokens = state.tokens_today
     return Facts(
         paused=pause is not None,
         pause_reason=pause.reason if pause else None,
@@ -79,6 +89,7 @@ def combine(
         running_count=running,
         running_task_ids=frozenset(running_tasks),
         attempts_per_task=dict(state.attempts_per_task) if state else {},
+        tokens_today=tokens,
         unavailable=tuple(order),
         unavailable_messages=tuple(unavailable[k] for k in order),
     )
@@ -122,13 +133,14 @@ def gather(config: AutonomyConfig, deps: CycleDeps) -> Gathered:
     forge_prs: tuple[PullRequestInfo, ...] | None = None
     backlog: Backlog | BacklogError | None = None
     sha: str | None = None
+    today = usage_day(deps.clock())
     try:
         pause = slots.pause_state(deps.redis, target)
         holders = slots.holders(deps.redis, target)
     except RedisError as exc:
         unavailable["redis"] = f"Redis: {exc}"
     try:
-        state = deps.control_plane.target_state(target)
+        state = deps.control_plane.target_state(target, today)
     except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
         unavailable["control_plane"] = f"control plane: {exc}"
     try:
@@ -150,5 +162,6 @@ def gather(config: AutonomyConfig, deps: CycleDeps) -> Gathered:
         forge_prs=forge_prs,
         unavailable=unavailable,
         last_failure_age=last_failure_age(config, deps, state),
+        today=today,
     )
     return Gathered(facts, backlog, sha, state, holders, pause, forge_prs)

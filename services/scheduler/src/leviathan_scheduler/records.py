@@ -151,6 +151,7 @@ def cycle_record(
             "consecutive_failures": facts.consecutive_failures,
             "open_prs": known_count(facts.open_pr_count, facts, OPEN_PR_SOURCES),
             "running": known_count(facts.running_count, facts, RUNNING_SOURCES),
+            "tokens_today": facts.tokens_today,
             "unavailable": list(facts.unavailable),
         },
     }

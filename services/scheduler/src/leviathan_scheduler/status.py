@@ -17,9 +17,10 @@ from redis.exceptions import RedisError
 from leviathan_adapters import slots
 from leviathan_adapters.control_plane_client import ControlPlaneRejected, ControlPlaneUnavailable
 from leviathan_adapters.forge.base import ForgeUnavailable
-from leviathan_core import breaker
+from leviathan_core import breaker, budgets
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.state import AttemptSummary
+from leviathan_core.usage import usage_day
 from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.facts import last_failure_age
 
@@ -49,7 +50,7 @@ def next_tick(config: AutonomyConfig, now: datetime, override_seconds: float | N
     return f"{upcoming.isoformat()} ({config.schedule_cron})"
 
 
-READINGS = ("paused", "slots", "breaker", "running_attempts", "open_prs")
+READINGS = ("paused", "slots", "breaker", "tokens", "running_attempts", "open_prs")
 
 
 def _unavailable(exc: Exception) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def nothing_readable(rows: Sequence[dict[str, Any]]) -> bool:
 def target_status(
     config: AutonomyConfig, deps: CycleDeps, override_seconds: float | None
 ) -> dict[str, Any]:
-    """Read pause flag, breaker, slots, attempts and PRs of one target."""
+    """Read pause flag, breaker, tokens, slots, attempts and PRs of one target."""
     target = config.target_id
     now = deps.clock()
     status: dict[str, Any] = {"target_id": target, "next_tick": next_tick(config, now, None)}
@@ -94,7 +95,8 @@ def target_status(
     except RedisError as exc:
         status["paused"] = status["slots"] = _unavailable(exc)
     try:
-        state = deps.control_plane.target_state(target)
+        today = usage_day(now)
+        state = deps.control_plane.target_state(target, today)
         view = breaker.BreakerView.of(config, state.consecutive_failures)
         status["breaker"] = {
             "open": view.open,
@@ -104,12 +106,19 @@ def target_status(
         if view.open and config.breaker_probe_after_seconds is not None:
             age = last_failure_age(config, deps, state)
             status["breaker"]["probe_in_seconds"] = breaker.seconds_to_probe(config, age)
+        spent = state.tokens_today if state.usage_day == today else None
+        status["tokens"] = {
+            "day": today.isoformat(),
+            "spent": spent,
+            "budget": config.daily_token_budget,
+            "exhausted": budgets.budget_spent(config, spent) is not None,
+        }
         status["running_attempts"] = [
             {"attempt_id": a.attempt_id, "task_id": a.task_id, "status": a.status}
             for a in state.running_attempts
         ]
     except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
-        status["breaker"] = status["running_attempts"] = _unavailable(exc)
+        status["breaker"] = status["tokens"] = status["running_attempts"] = _unavailable(exc)
     try:
         status["open_prs"] = [
             {"number": pr.number, "branch": pr.branch, "task_id": pr.task_id, "url": pr.url}
@@ -146,6 +155,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _tokens(tokens: dict[str, Any]) -> str:
+    """``Tokens today: N/B`` with the day, and whether the budget holds attempts back."""
+    if "day" not in tokens:
+        return f"  Tokens today: {_fmt(tokens)}"
+    line = budgets.tokens_line(tokens["spent"], tokens["budget"])
+    note = "; budget spent, no attempt starts until 00:00 UTC" if tokens["exhausted"] else ""
+    return f"  {line} ({tokens['day']} UTC{note})"
+
+
 def render(status: dict[str, Any]) -> list[str]:
     """The human form of ``target_status``."""
     lines = [f"Target: {status['target_id']}"]
@@ -168,6 +186,7 @@ def render(status: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append(f"  Breaker: {_fmt(breaker)}")
+    lines.append(_tokens(status["tokens"]))
     held = status["slots"]
     if "running" in held:
         lines.append(
