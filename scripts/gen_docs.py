@@ -165,6 +165,11 @@ FAILURE_REASONS: Final[dict[str, tuple[str, str]]] = {
         "the engine failed, timed out, touched its `.git`, or cannot be sandboxed "
         "(`allow_unsandboxed_engine`)",
     ),
+    "budget_exhausted": (
+        "worker",
+        "the `agent` engine spent a budget of the attempt (`agent_max_turns`, "
+        "`agent_max_tokens` or `agent_wall_seconds`, repair turns included); the message names it",
+    ),
     "scope_violation": (
         "worker",
         "a changed path is outside the task's `allowed_paths` or the target's prefixes, or is "
@@ -255,7 +260,7 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
         "executor": "`kubernetes` (Jobs) or `local` (processes)",
         "forge": "`github` or `local` (a bare repository plus a PR store)",
         "github_api_url": "GitHub Enterprise: `https://HOST/api/v3`",
-        "change_engine": "`backlog-propose`, `docs-template` or `command`",
+        "change_engine": "`backlog-propose`, `docs-template`, `command` or `agent`",
         "change_command": "the command for the `command` engine (a list of arguments)",
         "change_command_timeout_seconds": "its time limit",
         "allow_unsandboxed_engine": (
@@ -264,6 +269,19 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
         "engine_network": (
             "`host:port` endpoints the `command` engine may reach; empty: no network"
         ),
+        "agent_base_url": (
+            "the `agent` engine's OpenAI-compatible endpoint (`http(s)://host[:port]/v1`); "
+            "`engine_network` must list its `host:port`"
+        ),
+        "agent_model": "the model the `agent` engine asks for",
+        "agent_api_key_env": (
+            "the name of the worker's environment variable that holds the endpoint's key "
+            "(never the key itself)"
+        ),
+        "agent_temperature": "the sampling temperature, 0 to 2",
+        "agent_max_turns": "the agent's requests per attempt (`budget_exhausted` past it)",
+        "agent_max_tokens": "the agent's tokens per attempt, prompt and completion",
+        "agent_wall_seconds": "the agent's wall time per attempt, repair turns included",
         "local_forge_dir": (
             "where the local forge keeps PRs (none: `$LEVIATHAN_DATA_DIR/forge/<target_id>/`)"
         ),

@@ -8,10 +8,10 @@ because a typo in a guardrail setting must never silently loosen it.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from croniter import croniter
@@ -22,17 +22,19 @@ from pydantic import (
     Field,
     SecretStr,
     StrictBool,
+    StrictFloat,
     StrictInt,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leviathan_core.endpoints import is_endpoint, lists_endpoint, url_endpoint
 from leviathan_core.scope import ScopeError, normalize_prefix
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-# Dot-separated DNS labels, any case; also matches dotted IPv4 addresses.
-HOST_NAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 CONFIG_SIZE_CAP = 1024 * 1024
 
 NonNegative = Annotated[StrictInt, Field(ge=0)]
@@ -68,7 +70,9 @@ class AutonomyConfig(BaseModel):
     executor: Literal["kubernetes", "local"] = "kubernetes"
     forge: Literal["github", "local"] = "github"
     github_api_url: str = "https://api.github.com"
-    change_engine: Literal["backlog-propose", "docs-template", "command"] = "backlog-propose"
+    change_engine: Literal["backlog-propose", "docs-template", "command", "agent"] = (
+        "backlog-propose"
+    )
     change_command: list[str] | None = None
     change_command_timeout_seconds: Positive = 600
     # The command engine runs in a bubblewrap sandbox; where none can be made it
@@ -77,6 +81,16 @@ class AutonomyConfig(BaseModel):
     # host:port endpoints the engine must reach (e.g. a model). Empty: no network.
     # Locally only on/off is enforced; on Kubernetes it is meant for egress policy.
     engine_network: list[str] = Field(default_factory=list)
+    # change_engine: agent, a model on an OpenAI-compatible endpoint (which
+    # engine_network must list). The key is read from the worker's variable named
+    # here, never from this file. Budgets are per attempt, repair turns included.
+    agent_base_url: str | None = None
+    agent_model: str | None = Field(default=None, min_length=1)
+    agent_api_key_env: str = "LEVIATHAN_AGENT_API_KEY"
+    agent_temperature: Annotated[StrictFloat, Field(ge=0, le=2)] = 0.0
+    agent_max_turns: Positive = 20
+    agent_max_tokens: Positive = 200_000
+    agent_wall_seconds: Positive = 600
     local_forge_dir: str | None = None
     attempt_grace_seconds: NonNegative = 120
     reconcile_interval_seconds: Positive = 60
@@ -122,11 +136,28 @@ class AutonomyConfig(BaseModel):
             raise ValueError(f"{value!r} must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("agent_base_url")
+    @classmethod
+    def _agent_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url_endpoint(value)  # an http(s) URL with a host and a valid port
+        if "@" in urlsplit(value).netloc:
+            raise ValueError("must not hold credentials: the key comes from agent_api_key_env")
+        return value.rstrip("/")
+
+    @field_validator("agent_api_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not ENV_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not an environment variable name (e.g. MY_KEY)")
+        return value
+
     @field_validator("engine_network")
     @classmethod
     def _endpoints(cls, value: list[str]) -> list[str]:
         for entry in value:
-            if not _is_endpoint(entry):
+            if not is_endpoint(entry):
                 raise ValueError(
                     f"{entry!r} is not host:port (a DNS name, an IPv4 address or "
                     "[IPv6], and a port 1-65535, e.g. api.openai.com:443)"
@@ -140,25 +171,26 @@ class AutonomyConfig(BaseModel):
             raise ValueError(f"{value!r} must be an https:// or file:// URL or an absolute path")
         return value
 
+    @model_validator(mode="after")
+    def _agent_ready(self) -> AutonomyConfig:
+        """The agent engine needs its endpoint and model, and the network to reach it."""
+        if self.change_engine != "agent":
+            return self
+        if self.agent_base_url is None or self.agent_model is None:
+            raise ValueError("change_engine 'agent' needs agent_base_url and agent_model")
+        endpoint = url_endpoint(self.agent_base_url)
+        if not lists_endpoint(self.engine_network, endpoint):
+            raise ValueError(
+                f"change_engine 'agent' needs engine_network to list {endpoint} "
+                f"(the endpoint of agent_base_url {self.agent_base_url})"
+            )
+        return self
+
     @property
     def github_repo(self) -> str | None:
         """``owner/name`` for a GitHub-style https URL, else None."""
         match = re.match(r"^https?://[^/]+/([^/]+)/([^/]+?)(?:\.git)?/?$", self.target_repo_url)
         return f"{match.group(1)}/{match.group(2)}" if match else None
-
-
-def _is_endpoint(entry: str) -> bool:
-    """``host:port``: a DNS name, IPv4 or bracketed IPv6 address, and a port 1-65535."""
-    host, sep, port = entry.rpartition(":")
-    if not sep or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
-        return False
-    if host.startswith("[") and host.endswith("]"):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            return False
-        return True
-    return bool(HOST_NAME.fullmatch(host)) and len(host) <= 253
 
 
 def _format_errors(source: str, exc: ValidationError) -> str:
