@@ -50,6 +50,7 @@ DEFAULT_PIDS_MAX: Final = 256
 ALWAYS_HIDDEN: Final = (Path("/run"),)
 RESOLV_CONF: Final = Path("/etc/resolv.conf")
 _MINIMAL_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
+_PIPE_ROOM: Final = 60_000  # below Linux's smallest default pipe buffer (64 KiB)
 
 
 class SandboxTimeout(Exception):
@@ -102,11 +103,14 @@ def bwrap_argv(
     *,
     bwrap: str = "bwrap",
     info_fd: int | None = None,
+    args_fd: int | None = None,
 ) -> list[str]:
     """The bwrap command line.
 
     Hides come before the binds that re-open paths inside them, and each hiding
-    tmpfs is made read-only after them.
+    tmpfs is made read-only after them. With ``args_fd`` the environment is not
+    on the command line (which any local user can read in /proc): bwrap reads
+    it from that descriptor (``env_args``).
     """
     _check(spec)
     out = [bwrap, "--unshare-all", *(["--share-net"] if spec.network else [])]
@@ -124,9 +128,19 @@ def bwrap_argv(
     for path in spec.hidden:  # read-only once the binds inside exist: no writes beside them
         out += ["--remount-ro", str(path)]
     out += ["--chdir", str(spec.checkout)]
-    for name, value in env.items():
-        out += ["--setenv", name, value]
+    if args_fd is not None:
+        out += ["--args", str(args_fd)]
+    else:
+        for name, value in env.items():
+            out += ["--setenv", name, value]
     return [*out, "--", *argv]
+
+
+def env_args(env: Mapping[str, str]) -> bytes:
+    """``env`` as the NUL-separated ``--setenv`` arguments bwrap reads from ``--args``."""
+    if any("\0" in part for item in env.items() for part in item):
+        raise ValueError("an environment variable holds a NUL byte")
+    return b"".join(f"--setenv\0{name}\0{value}\0".encode() for name, value in env.items())
 
 
 def existing_hidden(paths: Iterable[Path]) -> tuple[Path, ...]:
@@ -212,13 +226,14 @@ def run_sandboxed(
     Raises OSError when bwrap cannot be started, SandboxTimeout on timeout.
     """
     bwrap = shutil.which("bwrap") or "bwrap"
+    args = _filled_pipe(env_args(env))
     info_read, info_write = os.pipe()
     try:
         with pids_limit(spec.pids_max) as limit:
-            command = [*limit.prefix, *bwrap_argv(spec, argv, env, bwrap=bwrap, info_fd=info_write)]
+            line = bwrap_argv(spec, argv, env, bwrap=bwrap, info_fd=info_write, args_fd=args)
             try:
                 proc = subprocess.Popen(
-                    command,
+                    [*limit.prefix, *line],
                     env={"PATH": _MINIMAL_PATH},
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
@@ -226,19 +241,37 @@ def run_sandboxed(
                     text=True,
                     errors="replace",
                     start_new_session=True,
-                    pass_fds=(info_write,),
+                    pass_fds=(info_write, args),
                 )
             finally:
                 os.close(info_write)
+                os.close(args)
+                info_write = args = -1
             code = _supervise(proc, timeout, on_line)
             init = _namespace_init(info_read)
             if init is not None:
                 _wait_gone(init)
     finally:
-        os.close(info_read)
+        for fd in (info_read, info_write, args):
+            if fd >= 0:
+                os.close(fd)
     if code is None:
         raise SandboxTimeout(f"did not finish within {timeout:g} s")
     return SandboxRun(code, limit.description)
+
+
+def _filled_pipe(data: bytes) -> int:
+    """A pipe's read end holding ``data`` (written whole, then closed for writing)."""
+    if len(data) > _PIPE_ROOM:
+        raise ValueError(f"the environment is larger than {_PIPE_ROOM} bytes")
+    read, write = os.pipe()
+    try:
+        with os.fdopen(write, "wb") as sink:  # fits the pipe's buffer: never blocks
+            sink.write(data)
+    except BaseException:
+        os.close(read)
+        raise
+    return read
 
 
 def _supervise(
