@@ -149,6 +149,9 @@ def write_config(run_dir: Path, bare: Path, port: int) -> Path:
         "worker_image: leviathan-worker:local\nworker_namespace: leviathan\n"
         f"workspace_dir: {run_dir / 'workspace'}\n"
         "executor: local\nforge: local\n"
+        "# Writes each docs task's page (title, description, acceptance criteria as a\n"
+        "# checklist), so a PR carries the file the task asks for.\n"
+        "change_engine: docs-template\n"
         f"local_forge_dir: {run_dir / 'forge'}\n"
     )
     return config

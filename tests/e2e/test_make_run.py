@@ -114,6 +114,18 @@ def test_make_run_opens_a_pr_and_then_skips(tmp_path: Path) -> None:
         ):
             assert expected in types
         assert summary["nodes_by_type"]["PullRequest"] == 1
+        # The PR carries the page the task asks for, not only a proposal.
+        origin = tmp_path / ".leviathan-run" / "demo" / "origin.git"
+        branch = succeeded[0]["branch"]
+        page = subprocess.run(
+            ["git", "--git-dir", str(origin), "show", f"{branch}:docs/getting-started.md"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert page.returncode == 0, page.stderr
+        assert page.stdout.startswith("# Write a getting-started guide\n")
+        assert "- [ ] docs/getting-started.md explains how to install" in page.stdout
         # A second terminal has none of the demo's variables: `.leviathan-run/env` has them.
         status = subprocess.run(
             [str(BIN / "leviathan"), "status", "--json"],
