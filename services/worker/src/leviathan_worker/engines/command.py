@@ -13,60 +13,34 @@ whatever it changes is verified against the task's scope like any other change.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import signal
-import subprocess
-import threading
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Final
+from typing import Final
 
-from leviathan_worker.engines.base import ChangeContext, EngineError
-from leviathan_worker.sandbox import (
-    DEFAULT_PIDS_MAX,
-    SandboxSpec,
-    SandboxTimeout,
-    existing_hidden,
-    reopened,
-    run_sandboxed,
-    sandbox_unavailable,
+from leviathan_worker.confine import (
+    OUTPUT_PREFIX,
+    Confinement,
+    ProgramError,
+    program_environment,
+    run_program,
+    shown,
 )
+from leviathan_worker.engines.base import ChangeContext, EngineError
+from leviathan_worker.sandbox import DEFAULT_PIDS_MAX, sandbox_unavailable
 
-OUTPUT_PREFIX: Final = "  │ "
-SANDBOX_TMP: Final = "/tmp"
-_DEFAULT_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
+__all__ = ["OUTPUT_PREFIX", "CommandEngine", "command_environment", "shown"]
+
 _GIT_GUARDED: Final = ("config", "hooks", "info")
-_CONTROL: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def command_environment(
     base: Mapping[str, str], task_file: Path, ctx: ChangeContext, tmpdir: str
 ) -> dict[str, str]:
-    """The program's whole environment: an allowlist, so no credential can slip in.
-
-    Only PATH and LANG come from ``base``, and not when they hold a secret.
-    """
-    env = {
-        name: base[name]
-        for name in ("PATH", "LANG")
-        if name in base and not any(s and s in base[name] for s in ctx.secrets)
-    }
-    env.setdefault("PATH", _DEFAULT_PATH)
-    env.update(
-        HOME=str(ctx.scratch),
-        TMPDIR=tmpdir,
-        LEVIATHAN_TASK_FILE=str(task_file),
-        LEVIATHAN_TASK=ctx.task_id,
-        LEVIATHAN_ATTEMPT=ctx.attempt_id,
-        LEVIATHAN_BRANCH=ctx.branch,
-        GIT_TERMINAL_PROMPT="0",
-    )
-    return env
+    """The program's whole environment: the shared allowlist plus its task file."""
+    return program_environment(base, ctx, tmpdir, LEVIATHAN_TASK_FILE=str(task_file))
 
 
 def task_spec(ctx: ChangeContext) -> dict[str, object]:
@@ -97,26 +71,6 @@ def git_fingerprint(checkout: Path) -> str:
             elif path.is_file():
                 digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def shown(line: str) -> str:
-    """One line of the program's output as the console prints it: behind the prefix,
-    control characters escaped (tabs kept). An escape sequence, a backspace or a line
-    separator could otherwise move back over the prefix, or start a line, and pass
-    for one of the worker's own (``✓ PR created: …``)."""
-    if not line.isprintable():
-        line = "".join(
-            c.encode("unicode_escape").decode("ascii")
-            if c != "\t" and unicodedata.category(c) in _CONTROL
-            else c
-            for c in line
-        )
-    return OUTPUT_PREFIX + line
-
-
-def _relay(stream: IO[str], say: Callable[[str], None]) -> None:
-    for line in stream:
-        say(shown(line.rstrip("\n")))
 
 
 class CommandEngine:
@@ -162,97 +116,23 @@ class CommandEngine:
             raise EngineError(f"the change command exited with status {code}")
         ctx.say("✓ Change command finished")
 
+    @property
+    def confinement(self) -> Confinement:
+        return Confinement(
+            self.hidden, self.network, self.allow_unsandboxed, self.contained, self.pids_max
+        )
+
     def _run(self, argv: list[str], ctx: ChangeContext, task_file: Path) -> int:
-        reason = sandbox_unavailable()
-        if reason is None:
-            env = command_environment(os.environ, task_file, ctx, SANDBOX_TMP)
-            _require_program(argv[0], env, ctx.checkout)
-            return self._run_sandboxed(argv, ctx, env)
-        if not self.allow_unsandboxed:
-            raise EngineError(
-                f"the change command needs a sandbox and none can be made here: {reason}; "
-                "install bubblewrap and allow user namespaces, or set "
-                "allow_unsandboxed_engine: true to run it as the worker's user"
-            )
-        if self.contained:
-            ctx.say("Running in the Job's engine container: no secret, its own uid and volume")
-        else:
-            ctx.say(
-                f"! Running the change command WITHOUT a sandbox ({reason}); "
-                "allow_unsandboxed_engine is true, so it can read what the worker can"
-            )
-        env = command_environment(os.environ, task_file, ctx, str(ctx.scratch))
-        _require_program(argv[0], env, ctx.checkout)
-        return self._run_unsandboxed(argv, ctx, env)
-
-    def _run_sandboxed(self, argv: list[str], ctx: ChangeContext, env: dict[str, str]) -> int:
-        hidden = existing_hidden(self.hidden)
-        spec = SandboxSpec(
-            checkout=ctx.checkout.resolve(),
-            scratch=ctx.scratch.resolve(),
-            hidden=hidden,
-            readonly=reopened(hidden),
-            network=self.network,
-            pids_max=self.pids_max,
-        )
-        network = "shared network" if self.network else "no network"
         try:
-            run = run_sandboxed(
-                spec, argv, env, self.timeout_seconds, lambda line: ctx.say(shown(line))
-            )
-        except SandboxTimeout:
-            raise EngineError(
-                f"the change command did not finish within {self.timeout_seconds:g} s"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise EngineError(f"cannot start the change command's sandbox: {exc}") from None
-        ctx.say(f"Sandbox: bubblewrap, uid 65534, {network}, pids limit: {run.pids_limit}")
-        return run.code
-
-    def _run_unsandboxed(self, argv: list[str], ctx: ChangeContext, env: dict[str, str]) -> int:
-        try:
-            proc = subprocess.Popen(
+            return run_program(
+                self.confinement,
+                "the change command",
                 argv,
-                cwd=ctx.checkout,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                start_new_session=True,
+                ctx,
+                lambda tmpdir: command_environment(os.environ, task_file, ctx, tmpdir),
+                self.timeout_seconds,
+                lambda line: ctx.say(shown(line)),
+                sandbox_unavailable(),
             )
-        except OSError as exc:
-            raise EngineError(f"cannot start the change command {argv[0]!r}: {exc}") from None
-        assert proc.stdout is not None
-        reader = threading.Thread(target=_relay, args=(proc.stdout, ctx.say), daemon=True)
-        reader.start()
-        try:
-            code = proc.wait(timeout=self.timeout_seconds)
-        except subprocess.TimeoutExpired:
-            code = None
-        _kill_group(proc)  # also what it left running in the background
-        reader.join(5)
-        if code is None:
-            raise EngineError(
-                f"the change command did not finish within {self.timeout_seconds:g} s"
-            )
-        return code
-
-
-def _require_program(program: str, env: Mapping[str, str], cwd: Path) -> None:
-    """A clear error for a missing program (bwrap's own would read as exit status 1)."""
-    if os.sep in program:
-        found = (cwd / program).is_file() and os.access(cwd / program, os.X_OK)
-    else:
-        found = shutil.which(program, path=env.get("PATH")) is not None
-    if not found:
-        raise EngineError(
-            f"cannot start the change command {program!r}: not found or not executable"
-        )
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+        except ProgramError as exc:
+            raise EngineError(str(exc)) from None
