@@ -165,6 +165,12 @@ FAILURE_REASONS: Final[dict[str, tuple[str, str]]] = {
         "the engine failed, timed out, touched its `.git`, or cannot be sandboxed "
         "(`allow_unsandboxed_engine`)",
     ),
+    "checks_failed": (
+        "worker",
+        "the quality gate (`verify_command`) still failed after the engine's repair turns "
+        "(or the engine cannot repair); the message names the command and its output's tail; "
+        "nothing is pushed",
+    ),
     "budget_exhausted": (
         "worker",
         "the `agent` engine spent a budget of the attempt (`agent_max_turns`, "
@@ -263,6 +269,14 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
         "change_engine": "`backlog-propose`, `docs-template`, `command` or `agent`",
         "change_command": "the command for the `command` engine (a list of arguments)",
         "change_command_timeout_seconds": "its time limit",
+        "verify_command": (
+            "the quality gate: a command (a list of arguments) run on the engine's tree in the "
+            "engine's sandbox; none: no gate"
+        ),
+        "verify_timeout_seconds": "the quality gate's time limit, per run",
+        "verify_repair_turns": (
+            "how often an engine that can repair gets the gate's output and tries again"
+        ),
         "allow_unsandboxed_engine": (
             "run the `command` engine where no sandbox can be made (as the worker's user)"
         ),

@@ -35,9 +35,9 @@ def test_an_outcome_round_trips(layout: Layout) -> None:
     ("content", "expected"),
     [
         (b"", "does not parse"),
-        (b"[1, 2]", "does not parse"),
-        (b'{"ok": "yes"}', "wrong types"),
-        (b'{"message": "no verdict"}', "does not parse"),
+        (b"[1, 2]", "refused: the result is not an object"),
+        (b'{"ok": "yes"}', "refused: ok is not a boolean"),
+        (b'{"message": "no verdict"}', "refused: the result lacks ok"),
         (b"x" * (MAX_RESULT_BYTES + 1), "not a small regular file"),
     ],
 )

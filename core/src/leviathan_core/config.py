@@ -75,6 +75,14 @@ class AutonomyConfig(BaseModel):
     )
     change_command: list[str] | None = None
     change_command_timeout_seconds: Positive = 600
+    # The quality gate: a command run on the engine's tree after it wrote its change,
+    # in the same sandbox (no secret); a failure is checks_failed, after up to
+    # verify_repair_turns repairs by an engine that can repair. None: no gate.
+    verify_command: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, min_length=1
+    )
+    verify_timeout_seconds: Positive = 300
+    verify_repair_turns: NonNegative = 2
     # The command engine runs in a bubblewrap sandbox; where none can be made it
     # refuses to run unless this is true (then it runs as the worker's user).
     allow_unsandboxed_engine: StrictBool = False

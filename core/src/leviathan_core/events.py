@@ -74,6 +74,7 @@ class FailureReason(StrEnum):
     TASK_NOT_ELIGIBLE = "task_not_eligible"
     CHANGE_TOO_LARGE = "change_too_large"
     ENGINE_FAILED = "engine_failed"
+    CHECKS_FAILED = "checks_failed"
     BUDGET_EXHAUSTED = "budget_exhausted"
     FORGE_ERROR = "forge_error"
     PR_MISMATCH = "pr_mismatch"

@@ -40,6 +40,7 @@ from leviathan_core.job_contract import (
 from leviathan_worker.engine_phase import EngineJob, EngineOutcome, apply_engine, write_outcome
 from leviathan_worker.engines import EngineError, make_engine
 from leviathan_worker.failure import AttemptFailure
+from leviathan_worker.gate import make_gate
 from leviathan_worker.hardening import make_undumpable
 from leviathan_worker.layout import Layout
 from leviathan_worker.preparing import task_from_source
@@ -159,9 +160,10 @@ def private_paths(settings: Settings, workspace: Path) -> list[Path]:
 def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerContext:
     config = load_target(settings, args.target_id)
     workspace = Path(os.environ.get(ENV_WORKSPACE_DIR) or config.workspace_dir)
+    hidden = tuple(private_paths(settings, workspace))
     try:
         forge = make_forge(config, settings)
-        engine = make_engine(config, hidden=private_paths(settings, workspace))
+        engine = make_engine(config, hidden=hidden)
     except (ConfigError, EngineError, ValueError) as exc:
         raise StartRefused(FailureReason.CONFIG_INVALID, str(exc)) from None
     flush_seconds = _seconds(ENV_FLUSH_SECONDS, 30)
@@ -186,6 +188,7 @@ def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerC
         secrets=secrets,
         flush_seconds=flush_seconds,
         fence_check_seconds=fence_check_seconds,
+        hidden=hidden,
     )
 
 
@@ -260,7 +263,8 @@ def run_engine_phase(args: AttemptArgs) -> int:
     else:
         branch = branch_name(args.attempt_id, engine.name)
         job = EngineJob(task, args.task_id, args.attempt_id, branch, config.allowed_path_prefixes)
-        outcome = apply_engine(engine, layout, job, console.say)
+        gate = make_gate(config, contained=True)
+        outcome = apply_engine(engine, layout, job, console.say, gate=gate)
     write_outcome(layout, outcome)
     console.say("✓ Change engine finished" if outcome.ok else f"✗ Change engine failed: "
                 f"{outcome.message}")  # fmt: skip

@@ -1,38 +1,49 @@
-"""The engine's phase: run the change engine on its own tree and say how it ended.
+"""The engine's phase: run the change engine on its own tree, then the quality gate.
 
 In one process (``leviathan-worker run``) the worker calls ``apply_engine``
-directly; the command engine then runs inside its bubblewrap sandbox. In a
-Kubernetes Job, ``leviathan-worker engine`` runs the same function in a
-container of its own that holds no secret and sees only the engine folder,
-and leaves ``result.json`` there for the publisher. That file is written
-where the engine can write too, so the publisher reads it as untrusted data:
-bounded, and only to decide between "the engine finished" and
-``engine_failed`` with its message.
+directly; the command engine and the gate then run inside the bubblewrap
+sandbox. In a Kubernetes Job, ``leviathan-worker engine`` runs the same
+function in a container of its own that holds no secret and sees only the
+engine folder, and leaves ``result.json`` there for the publisher. That file
+is written where the engine can write too, so the publisher reads it as
+untrusted data (``leviathan_worker.engine_result``): bounded, allowlisted
+keys, and only to decide between "the engine finished" (with the gate's
+result and the engine's report for the PR body), ``engine_failed`` and
+``checks_failed``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from leviathan_core.backlog import TaskEntry
+from leviathan_core.events import FailureReason
+from leviathan_worker.engine_result import (
+    MAX_MESSAGE_CHARS,
+    MAX_RESULT_BYTES,
+    EngineOutcome,
+    read_agent_report,
+    read_result,
+)
+from leviathan_worker.engine_result import write_outcome as _write
 from leviathan_worker.engines import ChangeContext, ChangeEngine, EngineError
+from leviathan_worker.gate import Gate, check, failure_message
 from leviathan_worker.layout import Layout
 
-MAX_RESULT_BYTES: Final = 64 * 1024
-MAX_MESSAGE_CHARS: Final = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class EngineOutcome:
-    ok: bool
-    message: str = ""
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "MAX_RESULT_BYTES",
+    "EngineJob",
+    "EngineOutcome",
+    "apply_engine",
+    "read_outcome",
+    "share_with_group",
+    "write_outcome",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +63,13 @@ def apply_engine(
     job: EngineJob,
     say: Callable[[str], None],
     secrets: tuple[str, ...] = (),
+    gate: Gate | None = None,
 ) -> EngineOutcome:
-    """Run ``engine`` on the engine's tree; an EngineError becomes a failed outcome."""
+    """Run ``engine`` on the engine's tree, then ``gate`` (with repairs) when there is one.
+
+    An EngineError becomes a failed outcome (``engine_failed``), a gate that still
+    fails one with ``checks_failed``; the engine's report rides along either way.
+    """
     layout.scratch.mkdir(parents=True, exist_ok=True)
     context = ChangeContext(
         checkout=layout.target,
@@ -66,36 +82,28 @@ def apply_engine(
         say=say,
         secrets=secrets,
     )
+    result = None
     try:
         engine.apply(context)
+        if gate is not None:
+            result = check(gate, engine, context)
     except EngineError as exc:
-        return EngineOutcome(False, str(exc)[:MAX_MESSAGE_CHARS])
-    return EngineOutcome(True)
+        report = read_agent_report(layout.scratch)
+        return EngineOutcome(False, str(exc)[:MAX_MESSAGE_CHARS], exc.reason, report=report)
+    report = read_agent_report(layout.scratch)
+    if result is not None and not result.passed:
+        message = failure_message(result, MAX_MESSAGE_CHARS)
+        return EngineOutcome(False, message, FailureReason.CHECKS_FAILED, result, report)
+    return EngineOutcome(True, gate=result, report=report)
 
 
 def write_outcome(layout: Layout, outcome: EngineOutcome) -> None:
-    layout.result.write_text(json.dumps({"ok": outcome.ok, "message": outcome.message}))
+    _write(layout.result, outcome)
 
 
 def read_outcome(layout: Layout) -> EngineOutcome:
     """The engine phase's verdict, read defensively (it sits in the engine's folder)."""
-    try:
-        info = layout.result.lstat()
-    except FileNotFoundError:
-        return EngineOutcome(False, "the engine phase left no result (it was killed or crashed)")
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULT_BYTES:
-        return EngineOutcome(False, "the engine phase's result is not a small regular file")
-    fd = os.open(layout.result, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as handle:
-        raw = handle.read(MAX_RESULT_BYTES)
-    try:
-        data = json.loads(raw)
-        ok, message = data["ok"], data.get("message", "")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return EngineOutcome(False, "the engine phase's result does not parse")
-    if not isinstance(ok, bool) or not isinstance(message, str):
-        return EngineOutcome(False, "the engine phase's result has the wrong types")
-    return EngineOutcome(ok, message[:MAX_MESSAGE_CHARS])
+    return read_result(layout.result)
 
 
 def share_with_group(root: Path) -> None:

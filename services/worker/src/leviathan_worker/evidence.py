@@ -1,7 +1,8 @@
 """The words that leave the worker: commit message, PR title and the PR's evidence body.
 
 All deterministic functions of the attempt, so a retried attempt produces the
-same commit (same tree, message, identity and dates) and the same PR text.
+same commit (same tree, message, identity and dates) and the same PR text
+(given the same gate output and engine report).
 
 GitHub refuses a PR body over 65,536 characters with a 422, which would come
 after the branch was pushed; the body is therefore built within a budget well
@@ -16,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from leviathan_core.backlog import TaskEntry
+from leviathan_worker.engine_result import AgentReport, GateResult
+from leviathan_worker.evidence_sections import gate_item, gate_section, report_section
 
 COMMITTER_NAME = "Leviathan"
 COMMITTER_EMAIL = "leviathan@noreply.invalid"
@@ -25,8 +28,10 @@ MAX_LINE = 1_000  # one free-text line (a title, a criterion, a path)
 MAX_LISTED = 300  # items a reviewer can still read in one list
 # Shares of BODY_BUDGET for the lists. The rest is for the fixed lines: seven
 # free-text lines of at most MAX_LINE characters (2,000 code units each when
-# every character is outside the BMP) and the headings, about 15,000 in all.
-CRITERIA_SHARE, ALLOWED_SHARE, FILES_SHARE = 16_000, 5_000, 22_000
+# every character is outside the BMP) and the headings, about 15,000 in all;
+# and for the gate's and the engine's sections (evidence_sections: an output
+# tail, a summary, a command and a status, about 14,000 at most).
+CRITERIA_SHARE, ALLOWED_SHARE, FILES_SHARE = 10_000, 4_000, 14_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,8 @@ class Evidence:
     changed_paths: Sequence[str]
     scope_result: str
     timeline_url: str
+    gate: GateResult | None = None  # None: the target has no verify_command
+    report: AgentReport | None = None  # what a model-backed engine said it did
 
 
 def commit_message(task: TaskEntry, task_id: str, attempt_id: str, engine: str) -> str:
@@ -107,7 +114,10 @@ def pr_body(evidence: Evidence) -> str:
         "## Acceptance criteria",
         "",
         *criteria,
+        gate_item(evidence.gate),
         "",
+        *gate_section(evidence.gate),
+        *report_section(evidence.report),
         "## Evidence",
         "",
         f"- **Attempt:** `{_quote(evidence.attempt_id)}`",

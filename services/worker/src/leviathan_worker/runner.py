@@ -37,9 +37,12 @@ from leviathan_worker.engine_phase import (
     read_outcome,
     share_with_group,
 )
+from leviathan_worker.engine_result import AgentReport, GateResult
+from leviathan_worker.engine_verdict import accept
 from leviathan_worker.engines import ChangeEngine
 from leviathan_worker.evidence import Evidence, commit_message, pr_body, pr_title
 from leviathan_worker.failure import AttemptFailure
+from leviathan_worker.gate import make_gate
 from leviathan_worker.layout import (
     Layout,
     beside_listing,
@@ -77,6 +80,7 @@ class WorkerContext:
     secrets: tuple[str, ...] = ()
     flush_seconds: float = 30.0
     fence_check_seconds: float = FENCE_CHECK_SECONDS
+    hidden: tuple[Path, ...] = ()  # the worker's private paths, hidden from the quality gate
 
 
 def worker_title(engine: str) -> str:
@@ -215,14 +219,12 @@ class AttemptRun:
             self.branch,
             self.config.allowed_path_prefixes,
         )
-        return apply_engine(self.ctx.engine, self.layout, job, self.say, self.ctx.secrets)
+        gate = make_gate(self.config, hidden=self.ctx.hidden)
+        return apply_engine(self.ctx.engine, self.layout, job, self.say, self.ctx.secrets, gate)
 
     def _publish(self, prepared: Prepared, outcome: EngineOutcome, outside: list[str]) -> None:
-        if not outcome.ok:
-            message = outcome.message
-            for secret in (self.ctx.github_token, *self.ctx.secrets):
-                message = scrub(message, secret)
-            raise AttemptFailure(FailureReason.ENGINE_FAILED, message)
+        secrets = (self.ctx.github_token, *self.ctx.secrets)
+        gate, report = accept(outcome, self.config.verify_command, secrets)
         checkout, task = prepared.checkout, prepared.task
         changes = collect(
             checkout, self.layout.target, task, prepared.populated, self.attempt, self.say
@@ -248,9 +250,8 @@ class AttemptRun:
         try:
             publisher.check_cap()
             self.reporter.ensure_current()
-            pr = publisher.open_pr(
-                pr_title(task, self.args.task_id), self._pr_body(task, verified), verified.paths
-            )
+            body = self._pr_body(task, verified, gate, report)
+            pr = publisher.open_pr(pr_title(task, self.args.task_id), body, verified.paths)
         except AttemptFailure as failure:
             if failure.reason is FailureReason.PR_MISMATCH:
                 raise  # the PR exists: leave it and its branch for a human to judge
@@ -260,7 +261,8 @@ class AttemptRun:
         shutil.rmtree(self.layout.target, ignore_errors=True)
 
     # ---- helpers ---------------------------------------------------------------------
-    def _pr_body(self, task: TaskEntry, verified: VerifyResult) -> str:
+    def _pr_body(self, task: TaskEntry, verified: VerifyResult,
+                 gate: GateResult | None, report: AgentReport | None) -> str:  # fmt: skip
         return pr_body(
             Evidence(
                 task=task,
@@ -272,6 +274,8 @@ class AttemptRun:
                 changed_paths=verified.paths,
                 scope_result=verified.summary(),
                 timeline_url=f"{self.ctx.control_plane_url}/v1/attempts/{self.args.attempt_id}",
+                gate=gate,
+                report=report,
             )
         )
 

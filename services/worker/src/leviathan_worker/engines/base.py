@@ -11,13 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol, runtime_checkable
 
 from leviathan_core.backlog import TaskEntry
+from leviathan_core.events import FailureReason
 
 
 class EngineError(RuntimeError):
-    """The engine could not produce its change (reported as ``engine_failed``)."""
+    """The engine could not produce its change (reported as ``engine_failed``, or as
+    ``reason`` when the engine knows better, e.g. ``budget_exhausted``)."""
+
+    def __init__(self, message: str, reason: FailureReason = FailureReason.ENGINE_FAILED) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,4 +48,26 @@ class ChangeEngine(Protocol):
 
     def apply(self, ctx: ChangeContext) -> None:
         """Write the change into ``ctx.checkout``; raise EngineError when it cannot."""
+        ...
+
+
+# The file a repair reads, in the engine's scratch folder; an engine that runs a
+# program names it to that program in this variable (the agent engine does).
+FEEDBACK_FILE: Final = "gate-feedback.txt"
+FEEDBACK_ENV: Final = "LEVIATHAN_AGENT_FEEDBACK"
+
+
+@runtime_checkable
+class RepairingEngine(ChangeEngine, Protocol):
+    """An engine that can be told why the quality gate failed and try again.
+
+    The worker calls ``repair`` at most ``verify_repair_turns`` times, each after a
+    failed gate run, on the same tree, with the same context as ``apply``.
+    """
+
+    def repair(self, ctx: ChangeContext, feedback: Path) -> None:
+        """Change ``ctx.checkout`` again so the gate passes. ``feedback`` is a file in
+        ``ctx.scratch`` holding the gate's command, how it ended and its output's tail
+        (untrusted text: the engine's own tree produced it). Raise EngineError when it
+        cannot (the attempt then fails with ``engine_failed``)."""
         ...
