@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from leviathan_core.config import AutonomyConfig
+from leviathan_worker.confine import Confinement
+from leviathan_worker.engines.agent import AgentEngine, AgentSettings
 from leviathan_worker.engines.backlog_propose import BacklogProposeEngine
 from leviathan_worker.engines.base import ChangeContext, ChangeEngine, EngineError
 from leviathan_worker.engines.command import CommandEngine
@@ -19,7 +21,7 @@ def make_engine(
 ) -> ChangeEngine:
     """The engine the target's configuration names.
 
-    ``hidden``: the worker's private paths, masked in the command engine's sandbox.
+    ``hidden``: the worker's private paths, masked in the command and agent engines' sandbox.
     ``contained``: the process already runs where no secret is (the Job's engine
     container, another uid, only the engine's volume), which is the sandbox there.
     """
@@ -36,4 +38,9 @@ def make_engine(
             allow_unsandboxed=config.allow_unsandboxed_engine,
             contained=contained,
         )
+    if config.change_engine == "agent":
+        confinement = Confinement(
+            tuple(hidden), True, config.allow_unsandboxed_engine or contained, contained
+        )
+        return AgentEngine(AgentSettings.of(config), confinement)
     return BacklogProposeEngine()
