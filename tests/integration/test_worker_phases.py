@@ -2,7 +2,7 @@
 programs that share only files, the engine's without any token.
 
 Each phase is the real ``leviathan-worker`` program, started with the environment
-its container gets (tests/unit/test_job_phases.py checks the Job spec itself).
+its container gets (tests/unit/dispatch/test_job_phases.py checks the Job spec itself).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ on the configuration is worked out once per entry at parse time: each allowed
 path made comparable (``TaskEntry.compared_paths``) and, for most tasks, the
 verdict itself (``TaskEntry.standing``), so the first decision after a change
 is one scope check per task. ``static_verdict`` is the rule; the oracle test
-(tests/unit/test_verdicts_oracle.py) holds the shortcut equal to it.
+(tests/unit/core/test_verdicts_oracle.py) holds the shortcut equal to it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.messages import dispatch_message, wire
 
 from leviathan_adapters.control_plane_client import ControlPlaneRejected
 from leviathan_core.config import AutonomyConfig, Settings
@@ -25,6 +24,7 @@ from leviathan_dispatch.dispatch import (
     start_attempt,
 )
 from leviathan_dispatch.runtime import Runtime
+from tests.support.messages import dispatch_message, wire
 
 CONFIG = AutonomyConfig(target_id="radix", target_repo_url="file:///srv/radix.git")
 

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kubernetes.client import ApiClient
-from tests.support.messages import dispatch_message
 
 from leviathan_core import job_naming as naming
 from leviathan_core.config import AutonomyConfig, load_config
@@ -19,6 +18,7 @@ from leviathan_core.events import ID_PATTERN
 from leviathan_core.job_naming import DNS_1123_LABEL, LABEL_VALUE, job_name, label_value
 from leviathan_dispatch import job_spec
 from leviathan_dispatch.job_spec import build_job
+from tests.support.messages import dispatch_message
 
 SEED_CONFIG = "ops/autonomy/dev.yaml"
 VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.support.servers import wait_for
 
 from leviathan_core.backlog import parse_task
 from leviathan_core.config import parse_config
@@ -14,6 +13,7 @@ from leviathan_worker.bookkeeping import bookkeeping_paths, proposal_markdown
 from leviathan_worker.engines import ChangeContext, EngineError, command, make_engine
 from leviathan_worker.engines.command import CommandEngine, command_environment
 from leviathan_worker.engines.docs_template import DocsTemplateEngine, markdown_target
+from tests.support.servers import wait_for
 
 BACKLOG = "tasks:\n  - id: t1\n    title: Write the guide\n    ready: true\n"
 

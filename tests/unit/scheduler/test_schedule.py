@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.support.scheduler_fakes import make_world
 
 from leviathan_adapters import slots
 from leviathan_core.config import AutonomyConfig, ConfigError, config_fingerprint
@@ -27,6 +26,7 @@ from leviathan_scheduler.status import (
     render,
     target_status,
 )
+from tests.support.scheduler_fakes import make_world
 
 
 def cfg(target: str, **extra: object) -> AutonomyConfig:

@@ -12,13 +12,6 @@ import redis
 from kombu.exceptions import OperationalError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from tests.support.scheduler_fakes import (
-    FakeBacklog,
-    FakeControlPlane,
-    FakeForge,
-    World,
-    make_world,
-)
 
 from leviathan_adapters import slots
 from leviathan_adapters.control_plane_client import ControlPlaneRejected, PostOutcome
@@ -30,6 +23,13 @@ from leviathan_core.messages import DispatchMessage
 from leviathan_core.state import AttemptSummary, OpenPullRequest, TargetState
 from leviathan_scheduler.cycle import run_cycle
 from leviathan_scheduler.facts import combine
+from tests.support.scheduler_fakes import (
+    FakeBacklog,
+    FakeControlPlane,
+    FakeForge,
+    World,
+    make_world,
+)
 
 BACKLOG = """
 tasks:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.support.scheduler_fakes import World, make_world
-
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.events import EventType, new_event
 from leviathan_core.usage import TokenUsage
 from leviathan_scheduler.cycle import run_cycle
 from leviathan_scheduler.status import render, target_status
+from tests.support.scheduler_fakes import World, make_world
 
 BACKLOG = """
 tasks:

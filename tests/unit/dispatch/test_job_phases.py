@@ -14,8 +14,6 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from kubernetes.client import ApiClient
-from tests.support.k8s_objects import pod_problems
-from tests.support.messages import dispatch_message
 
 from leviathan_core.config import AutonomyConfig, load_config
 from leviathan_core.job_contract import (
@@ -31,6 +29,8 @@ from leviathan_core.job_contract import (
 )
 from leviathan_core.messages import DispatchMessage
 from leviathan_dispatch.job_spec import build_job
+from tests.support.k8s_objects import pod_problems
+from tests.support.messages import dispatch_message
 
 Obj = dict[str, Any]
 CONTROL_PLANE = "http://leviathan-control-plane:8000"

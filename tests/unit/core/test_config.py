@@ -9,7 +9,7 @@ import pytest
 from leviathan_adapters.process_settings import load_process_settings, run_env_file
 from leviathan_core.config import ConfigError, Settings, load_config, load_configs
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SEED = (ROOT / "ops/autonomy/dev.yaml").read_text()
 
 

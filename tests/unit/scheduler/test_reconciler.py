@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.support.scheduler_fakes import World, make_world
 
 from leviathan_adapters import slots
 from leviathan_adapters.forge.base import PullRequestInfo
@@ -15,6 +14,7 @@ from leviathan_core.runs import RunState, RunStatus
 from leviathan_core.state import AttemptSummary
 from leviathan_scheduler.cycle import run_cycle
 from leviathan_scheduler.reconciler import judge_attempt, reconcile
+from tests.support.scheduler_fakes import World, make_world
 
 BACKLOG = """
 tasks:
