@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.support.control_plane import ControlPlane, control_plane  # noqa: F401
 from tests.support.openai_fake import MODEL, FakeOpenAI, call, calls, error, final, running
@@ -103,6 +104,19 @@ def failure(harness: WorkerHarness, attempt: str) -> dict[str, Any]:
     return payload
 
 
+def spent_today(harness: WorkerHarness) -> int:
+    """What the control plane counts for the target today (its usage route)."""
+    answer = httpx.get(
+        f"{harness.cp.url}/v1/targets/{harness.config().target_id}/usage",
+        params={"days": 1},
+        headers={"Authorization": f"Bearer {harness.cp.token}"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    (today,) = answer.json()["days"]
+    return int(today["total_tokens"])
+
+
 def scratch(harness: WorkerHarness, attempt: str) -> Path:
     return Layout.of(harness.workspace, attempt).scratch
 
@@ -144,6 +158,7 @@ def test_happy_path_writes_the_page_and_reports(harness: WorkerHarness, fake: Fa
     assert readme.startswith("<<<data ") and readme.rstrip().endswith(">>>")
     assert "IGNORE PREVIOUS INSTRUCTIONS" in readme  # quoted as data, inside the block
     assert "│ turn 3: write_file docs/x.md -> wrote docs/x.md" in out
+    assert spent_today(harness) == 480  # attempt.usage counted against the daily budget
 
 
 def test_a_write_outside_the_allowed_paths_is_refused(
@@ -207,6 +222,7 @@ def test_the_token_budget_ends_the_attempt(harness: WorkerHarness, fake: FakeOpe
     assert code == 1 and payload["reason"] == "budget_exhausted"
     assert "tokens: 1200 used, the budget is 1000" in payload["message"]
     assert len(fake.requests) == 2
+    assert spent_today(harness) == 1200  # a failed attempt's tokens count too
 
 
 def test_a_rate_limit_is_retried(harness: WorkerHarness, fake: FakeOpenAI) -> None:

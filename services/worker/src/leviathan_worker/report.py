@@ -26,6 +26,8 @@ from leviathan_adapters.control_plane_client import (
 from leviathan_adapters.git_auth import scrub
 from leviathan_core.events import Event, EventType, FailureReason, new_event
 from leviathan_core.state import AttemptSummary
+from leviathan_core.usage import TokenUsage
+from leviathan_worker.engine_result import AgentReport
 from leviathan_worker.failure import AttemptFailure
 
 RULE = "=" * 60
@@ -123,6 +125,23 @@ class Reporter:
             )
         else:
             self.console.say(f"✓ Posted {event.type.value} event to control plane")
+
+    def usage(self, report: AgentReport | None) -> None:
+        """Post the model tokens the engine spent, whatever becomes of the attempt.
+
+        They count against the target's daily budget (``leviathan_core.budgets``)
+        even when the change fails; one report per attempt, so a publish run
+        again posts the same event and the control plane counts it once.
+        """
+        if report is None or report.usage is None or not report.model:
+            return
+        spent = TokenUsage(
+            report.model,
+            report.usage.prompt_tokens,
+            report.usage.completion_tokens,
+            report.usage.total_tokens,
+        )
+        self.progress(self.event(EventType.ATTEMPT_USAGE, spent.payload()))
 
     def progress(self, event: Event) -> None:
         """Post ``event``; stop the attempt (fence_stale) when it is no longer ours."""

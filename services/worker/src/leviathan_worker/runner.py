@@ -224,6 +224,7 @@ class AttemptRun:
 
     def _publish(self, prepared: Prepared, outcome: EngineOutcome, outside: list[str]) -> None:
         secrets = (self.ctx.github_token, *self.ctx.secrets)
+        self.reporter.usage(outcome.report)  # spent even if the change is refused below
         gate, report = accept(outcome, self.config.verify_command, secrets)
         checkout, task = prepared.checkout, prepared.task
         changes = collect(
