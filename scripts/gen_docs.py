@@ -292,6 +292,11 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
             "the name of the worker's environment variable that holds the endpoint's key "
             "(never the key itself)"
         ),
+        "agent_api_key_secret": (
+            "Kubernetes: the Secret whose key the Job's engine container, and no other, gets "
+            "as `agent_api_key_env` (by `secretKeyRef`)"
+        ),
+        "agent_api_key_secret_key": "Kubernetes: the key in that Secret that holds the model's key",
         "agent_temperature": "the sampling temperature, 0 to 2",
         "agent_max_turns": "the agent's requests per attempt (`budget_exhausted` past it)",
         "agent_max_tokens": "the agent's tokens per attempt, prompt and completion",

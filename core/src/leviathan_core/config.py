@@ -31,10 +31,37 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leviathan_core.endpoints import is_endpoint, lists_endpoint, url_endpoint
+from leviathan_core.job_contract import (
+    ENV_ATTEMPT,
+    ENV_ATTEMPT_NUMBER,
+    ENV_CONFIG,
+    ENV_CONTROL_PLANE_TOKEN,
+    ENV_CONTROL_PLANE_URL,
+    ENV_CREATED_EVENT,
+    ENV_FENCE,
+    ENV_GITHUB_TOKEN,
+    ENV_TARGET,
+    ENV_TASK,
+    ENV_WORKSPACE_DIR,
+)
 from leviathan_core.scope import ScopeError, normalize_prefix
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Kubernetes' names for a Secret (a DNS-1123 subdomain) and for a key inside one.
+_DNS_PART = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+SECRET_NAME = re.compile(rf"^(?=.{{1,253}}$){_DNS_PART}(\.{_DNS_PART})*$")
+SECRET_KEY = re.compile(r"^(?!\.{1,2}$)[-._a-zA-Z0-9]{1,253}$")
+# The worker's own variables: the agent's key must not be read from (or, in a Job,
+# be set as) one of them: a token among them would be sent to the endpoint.
+WORKER_VARIABLES = frozenset(
+    {
+        ENV_ATTEMPT, ENV_ATTEMPT_NUMBER, ENV_CONFIG, ENV_CONTROL_PLANE_TOKEN,
+        ENV_CONTROL_PLANE_URL, ENV_CREATED_EVENT, ENV_FENCE, ENV_GITHUB_TOKEN, ENV_TARGET,
+        ENV_TASK, ENV_WORKSPACE_DIR, "LEVIATHAN_DATA_DIR", "LEVIATHAN_CACHE_DIR",
+        "HOME", "TMPDIR", "PATH", "LANG", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
+    }
+)  # fmt: skip
 CONFIG_SIZE_CAP = 1024 * 1024
 
 NonNegative = Annotated[StrictInt, Field(ge=0)]
@@ -95,6 +122,10 @@ class AutonomyConfig(BaseModel):
     agent_base_url: str | None = None
     agent_model: str | None = Field(default=None, min_length=1)
     agent_api_key_env: str = "LEVIATHAN_AGENT_API_KEY"
+    # On Kubernetes the Job's engine container, and no other, gets the key as that
+    # variable by secretKeyRef to this Secret's key; the Secret is never read here.
+    agent_api_key_secret: str = "leviathan-agent"  # noqa: S105 - a name, not a value
+    agent_api_key_secret_key: str = "api-key"  # noqa: S105 - a name, not a value
     agent_temperature: Annotated[StrictFloat, Field(ge=0, le=2)] = 0.0
     agent_max_turns: Positive = 20
     agent_max_tokens: Positive = 200_000
@@ -159,6 +190,28 @@ class AutonomyConfig(BaseModel):
     def _env_name(cls, value: str) -> str:
         if not ENV_NAME.fullmatch(value):
             raise ValueError(f"{value!r} is not an environment variable name (e.g. MY_KEY)")
+        if value in WORKER_VARIABLES:
+            raise ValueError(f"{value!r} is one of the worker's own variables: name another")
+        return value
+
+    @field_validator("agent_api_key_secret")
+    @classmethod
+    def _secret_name(cls, value: str) -> str:
+        if not SECRET_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Secret name (a DNS-1123 subdomain: lowercase letters, "
+                "digits, '-' and '.', at most 253 characters, e.g. leviathan-agent)"
+            )
+        return value
+
+    @field_validator("agent_api_key_secret_key")
+    @classmethod
+    def _secret_key(cls, value: str) -> str:
+        if not SECRET_KEY.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a key of a Secret (letters, digits, '-', '_' and '.', "
+                "at most 253 characters, e.g. api-key)"
+            )
         return value
 
     @field_validator("engine_network")

@@ -138,3 +138,36 @@ def test_a_celery_app_gets_no_silent_localhost_broker(
     assert settings.redis_url == "redis://127.0.0.1:6379/0"  # status may still report it down
     with pytest.raises(ConfigError, match="no broker configured: set LEVIATHAN_REDIS_URL"):
         settings.broker_url()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("agent_api_key_secret", "Leviathan_Agent", "not a Secret name"),
+        ("agent_api_key_secret", "a" * 254, "not a Secret name"),
+        ("agent_api_key_secret", "-agent", "not a Secret name"),
+        ("agent_api_key_secret_key", "api key", "not a key of a Secret"),
+        ("agent_api_key_secret_key", "..", "not a key of a Secret"),
+        ("agent_api_key_env", "GITHUB_TOKEN", "one of the worker's own variables"),
+        ("agent_api_key_env", "LEVIATHAN_CONTROL_PLANE_TOKEN", "one of the worker's own"),
+        ("agent_api_key_env", "HOME", "one of the worker's own variables"),
+    ],
+)
+def test_the_agent_key_names_are_checked(
+    tmp_path: Path, key: str, value: str, fragment: str
+) -> None:
+    file = tmp_path / "t.yaml"
+    file.write_text(SEED + f"{key}: {value!r}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(file)
+    assert f"key '{key}'" in str(info.value) and fragment in str(info.value)
+
+
+def test_the_agent_key_secret_has_defaults_and_takes_kubernetes_names(tmp_path: Path) -> None:
+    config = load_config("ops/autonomy/dev.yaml")
+    assert (config.agent_api_key_secret, config.agent_api_key_secret_key) == (
+        "leviathan-agent", "api-key",
+    )  # fmt: skip
+    file = tmp_path / "t.yaml"
+    file.write_text(SEED + "agent_api_key_secret: models.team-a\nagent_api_key_secret_key: KEY\n")
+    assert load_config(file).agent_api_key_secret_key == "KEY"

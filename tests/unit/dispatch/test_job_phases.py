@@ -184,3 +184,77 @@ def test_the_pod_names_its_untrusted_container_and_the_engine_endpoints() -> Non
     endpoints = ["llm.example:443", "[2001:db8::1]:8080"]
     networked = pod_of(config(engine_network=endpoints))["metadata"]["annotations"]
     assert networked["leviathan.dev/engine-network"] == ",".join(endpoints)
+
+
+# ---- change_engine: agent: the model's key, in the engine container only ------------------
+
+AGENT_KEY = "sk-JOB-CANARY-3f9a1c"
+
+
+def agent_config(**changes: Any) -> AutonomyConfig:
+    """A validated agent target (model_copy would skip the checks the file gets)."""
+    data = config().model_dump() | {
+        "change_engine": "agent",
+        "agent_base_url": "https://models.example/v1",
+        "agent_model": "some-model",
+        "engine_network": ["models.example:443"],
+        **changes,
+    }
+    return AutonomyConfig.model_validate(data)
+
+
+def agent_job(cfg: AutonomyConfig) -> Obj:
+    job = build_job(cfg, dispatch_message(cfg.target_id), control_plane_url=CONTROL_PLANE)
+    document: Obj = ApiClient().sanitize_for_serialization(job)  # type: ignore[no-untyped-call]
+    return document
+
+
+@pytest.mark.parametrize(
+    ("changes", "variable", "secret", "key"),
+    [
+        ({}, "LEVIATHAN_AGENT_API_KEY", "leviathan-agent", "api-key"),
+        (
+            {"agent_api_key_env": "MODEL_KEY", "agent_api_key_secret": "models.team-a",
+             "agent_api_key_secret_key": "OPENAI_API_KEY"},
+            "MODEL_KEY", "models.team-a", "OPENAI_API_KEY",
+        ),
+    ],
+)  # fmt: skip
+def test_the_agent_key_reaches_only_the_engine_by_secret_key_ref(
+    changes: dict[str, str], variable: str, secret: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The dispatcher's own environment holds the key: it must not leak into the Job.
+    monkeypatch.setenv(variable, AGENT_KEY)
+    monkeypatch.setenv("LEVIATHAN_AGENT_API_KEY", AGENT_KEY)
+    document = agent_job(agent_config(**changes))
+    containers = by_name(document["spec"]["template"])
+    engine = {e["name"]: e for e in containers[PHASE_ENGINE]["env"]}
+    assert engine[variable] == {
+        "name": variable,
+        "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}},
+    }
+    # The key is the engine's only secret: no token, nothing else by reference.
+    assert [e["name"] for e in engine.values() if "valueFrom" in e] == [variable]
+    assert "envFrom" not in containers[PHASE_ENGINE]
+    for phase in (PHASE_PREPARE, PHASE_PUBLISH):
+        text = json.dumps(containers[phase])
+        assert variable not in {e["name"] for e in containers[phase]["env"]}, phase
+        assert f'"name": "{secret}"' not in text, phase
+    assert AGENT_KEY not in json.dumps(document)
+    assert kubernetes_validate.validate(document, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_other_engines_get_no_agent_key() -> None:
+    for engine in ("backlog-propose", "docs-template"):
+        text = json.dumps(pod_of(config(change_engine=engine)))
+        assert "LEVIATHAN_AGENT_API_KEY" not in text and "leviathan-agent" not in text, engine
+
+
+def test_the_engine_with_the_agent_key_still_holds_no_token() -> None:
+    engine = by_name(pod_of(agent_config()))[PHASE_ENGINE]
+    text = json.dumps(engine)
+    for secret in SECRETS:
+        assert secret not in text, secret
+    for name in ("GITHUB_TOKEN", "LEVIATHAN_CONTROL_PLANE_TOKEN", "LEVIATHAN_CONTROL_PLANE_URL"):
+        assert name not in {e["name"] for e in engine["env"]}, name
+    assert [v for v in pod_of(agent_config())["spec"]["volumes"] if "secret" in v] == []

@@ -2,8 +2,10 @@
 
 One attempt runs as three phases of the same image, one after the other:
 ``prepare`` and ``publish`` hold the tokens; ``engine`` runs the untrusted change
-engine under another uid, with no secret in its environment or volumes and only
-the engine's tree (its own emptyDir) shared with the others. Init containers run
+engine under another uid, with none of their secrets in its environment or
+volumes and only the engine's tree (its own emptyDir) shared with the others.
+Its one secret is the ``agent`` engine's model key, by ``secretKeyRef``, which
+no other container gets. Init containers run
 strictly in order and never beside each other, so no token-holding process is
 alive while the engine runs.
 """
@@ -78,8 +80,9 @@ def _security(uid: int) -> client.V1SecurityContext:
 
 
 def _secret_env(name: str, secret: str, key: str) -> client.V1EnvVar:
-    # optional: a missing secret lets the worker start and report missing_token,
-    # instead of a pod stuck in CreateContainerConfigError until the deadline.
+    # optional: a missing secret lets the worker start and report missing_token (or
+    # the agent's "API key is not set", engine_failed), instead of a pod stuck in
+    # CreateContainerConfigError until the deadline.
     ref = client.V1SecretKeySelector(name=secret, key=key, optional=True)
     return client.V1EnvVar(name=name, value_from=client.V1EnvVarSource(secret_key_ref=ref))
 
@@ -138,12 +141,25 @@ def publisher_container(
 def engine_container(
     config: AutonomyConfig, message: DispatchMessage, *, image: str
 ) -> client.V1Container:
-    """``engine``: no secret, no control plane, only the engine tree, its own tmp and HOME."""
+    """``engine``: no token, no control plane, only the engine tree, its own tmp and HOME.
+
+    For ``change_engine: agent`` the model's key, and nothing else secret, as the
+    variable the worker reads it from (``agent_api_key_env``).
+    """
     tree = engine_dir(config.workspace_dir, message.attempt_id)
     env = _plain(
         attempt_environment(message)
         | {ENV_CONFIG: f"{CONFIG_MOUNT}/", ENV_WORKSPACE_DIR: config.workspace_dir}
     )
+    if config.change_engine == "agent":
+        # The config refuses a name the worker's own variables use, so this adds one.
+        env.append(
+            _secret_env(
+                config.agent_api_key_env,
+                config.agent_api_key_secret,
+                config.agent_api_key_secret_key,
+            )
+        )
     mounts = [
         client.V1VolumeMount(name=VOLUME_ENGINE, mount_path=tree),
         client.V1VolumeMount(name="engine-tmp", mount_path=TMP_DIR),
