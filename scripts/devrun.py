@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo_agent import DemoAgentError, agent_environment, demo_config
 from demo_target import ensure_demo_repo
 
 BIN = Path(sys.executable).parent
@@ -346,10 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     own_redis = None if os.environ.get("LEVIATHAN_REDIS_URL") else free_port()
     redis_url = os.environ.get("LEVIATHAN_REDIS_URL") or f"redis://127.0.0.1:{own_redis}/0"
     bare = ensure_demo_repo(run_dir / "demo")
-    config = write_config(run_dir, bare, port)
+    try:
+        config = demo_config(run_dir, write_config(run_dir, bare, port), os.environ)
+    except DemoAgentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     settings = environment(run_dir, config, port, redis_url, token)
     env = {
         **os.environ,
+        **agent_environment(os.environ),
         **settings,
         "FLOWER_UNAUTHENTICATED_API": "true",
         "PYTHONUNBUFFERED": "1",

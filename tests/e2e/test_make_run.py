@@ -172,6 +172,7 @@ def start_supervisor(
     flower: int | None = None,
     schedule_seconds: str = "600",
     new_session: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``make run``'s supervisor (by default in its own session, as a terminal runs it)."""
     flower = flower or free_port()
@@ -181,6 +182,7 @@ def start_supervisor(
         LEVIATHAN_PORT=str(port or free_port()),
         LEVIATHAN_FLOWER_PORT=str(flower),
         LEVIATHAN_SCHEDULE_SECONDS=schedule_seconds,
+        **(extra_env or {}),
     )
     with log.open("wb") as out:
         proc = subprocess.Popen(
