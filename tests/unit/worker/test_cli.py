@@ -132,3 +132,19 @@ def test_titles_and_messages_are_deterministic() -> None:
     for part in ("- [ ] All links resolve", "**Fence:** 4", "- `docs/a.md`",
                  "**Timeline:** http://cp/v1/attempts/a1", "**Scope check:** passed"):  # fmt: skip
         assert part in body
+
+
+@pytest.mark.parametrize("phase", ["run", "prepare", "engine", "publish"])
+def test_every_phase_hides_its_environment_before_any_work(
+    phase: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine phase too: it holds the agent's key where the gate's programs run."""
+    order: list[str] = []
+    monkeypatch.setattr(cli, "make_undumpable", lambda: order.append("undumpable") or True)
+    monkeypatch.setattr(cli, "start", lambda *args: order.append("work") or 0)
+    monkeypatch.setattr(cli, "run_engine_phase", lambda args: order.append("work") or 0)
+    env = {"LEVIATHAN_TARGET": "demo", "LEVIATHAN_TASK": "t1",
+           "LEVIATHAN_ATTEMPT": ARGS.attempt_id, "LEVIATHAN_FENCE": "4"}  # fmt: skip
+    result = CliRunner().invoke(cli.app, [phase], env=env)
+    assert result.exit_code == 0, result.output
+    assert order == ["undumpable", "work"]

@@ -287,7 +287,12 @@ def prepare(target: Target, task: Task, attempt: AttemptId, fence: Fence) -> Non
 
 @app.command()
 def engine(target: Target, task: Task, attempt: AttemptId, fence: Fence) -> None:
-    """A Job's second phase: run the change engine where no secret is (no tokens needed)."""
+    """A Job's second phase: run the change engine where no token is (no tokens needed).
+
+    Non-dumpable too: for the ``agent`` engine this process holds the model's key, and
+    the gate's programs run beside it under the same uid (no sandbox in the container).
+    """
+    make_undumpable()
     raise typer.Exit(run_engine_phase(AttemptArgs(target, task, attempt, fence)))
 
 
