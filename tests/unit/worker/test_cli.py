@@ -140,9 +140,18 @@ def test_every_phase_hides_its_environment_before_any_work(
 ) -> None:
     """The engine phase too: it holds the agent's key where the gate's programs run."""
     order: list[str] = []
-    monkeypatch.setattr(cli, "make_undumpable", lambda: order.append("undumpable") or True)
-    monkeypatch.setattr(cli, "start", lambda *args: order.append("work") or 0)
-    monkeypatch.setattr(cli, "run_engine_phase", lambda args: order.append("work") or 0)
+
+    def undumpable() -> bool:
+        order.append("undumpable")
+        return True
+
+    def work(*args: object) -> int:
+        order.append("work")
+        return 0
+
+    monkeypatch.setattr(cli, "make_undumpable", undumpable)
+    monkeypatch.setattr(cli, "start", work)
+    monkeypatch.setattr(cli, "run_engine_phase", work)
     env = {"LEVIATHAN_TARGET": "demo", "LEVIATHAN_TASK": "t1",
            "LEVIATHAN_ATTEMPT": ARGS.attempt_id, "LEVIATHAN_FENCE": "4"}  # fmt: skip
     result = CliRunner().invoke(cli.app, [phase], env=env)
