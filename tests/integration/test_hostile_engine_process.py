@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -145,7 +146,13 @@ def test_a_fork_bomb_is_bounded_by_the_pids_limit(hostile: Hostile) -> None:  # 
     )
     assert time.monotonic() - started < 20
     hostile.check(outcome, "engine_failed")
-    assert "did not finish within 3 s" in outcome.output.splitlines()[-1]
+    # Killed at the time-out, or the shell itself refused a fork at pids.max and
+    # gave up first (a loaded machine fills the limit before `exec sleep` runs):
+    # either way the bomb ended inside the sandbox's limits.
+    last = outcome.output.splitlines()[-1]
+    assert re.search(
+        r"the change command (did not finish within 3 s|exited with status \d+)$", last
+    )
     assert subprocess.run(["true"], check=False).returncode == 0  # the machine can still fork
 
 

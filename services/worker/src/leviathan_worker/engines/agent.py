@@ -41,6 +41,7 @@ from leviathan_core.events import FailureReason
 from leviathan_worker.agent import ENV_API_KEY, ENV_FEEDBACK, OUTCOME_FILE, TASK_FILE
 from leviathan_worker.agent.prompt import description
 from leviathan_worker.confine import (
+    SANDBOX_TMP,
     Confinement,
     ProgramError,
     program_environment,
@@ -106,7 +107,10 @@ class AgentEngine:
     def __init__(self, settings: AgentSettings, confinement: Confinement) -> None:
         self.settings = settings
         self.confinement = dataclasses.replace(
-            confinement, network=True, readonly=runtime_paths(confinement.hidden)
+            confinement,
+            network=True,
+            # The sandbox's /tmp is empty too: an interpreter installed under it is re-opened.
+            readonly=runtime_paths((*confinement.hidden, Path(SANDBOX_TMP))),
         )
 
     def apply(self, ctx: ChangeContext) -> None:
