@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,32 @@ def test_the_sandbox_environment_travels_by_pipe() -> None:
     assert env_args({"A": "1", "K": "s k"}) == b"--setenv\0A\0001\0--setenv\0K\0s k\0"
     with pytest.raises(ValueError, match="NUL"):
         env_args({"A": "x\0y"})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "regex"),
+    [
+        ("beta", False),
+        ("a$", True),  # anchored: scanned line by line
+        ("^b", True),
+        ("b(?!x)", True),
+        ("lph|et", True),
+        ("\\Aalpha", True),
+        ("nowhere", False),
+    ],
+)
+def test_search_finds_exactly_the_lines_a_line_scan_finds(
+    ws: Workspace, pattern: str, regex: bool
+) -> None:
+    """The whole-file prefilter never hides a line that matches on its own."""
+    (ws.root / "docs" / "crlf.md").write_bytes(b"alpha\r\nbeta\r\ngamma a\r\n")
+    answer = use(ws, "search", pattern=pattern, path="docs", regex=regex)
+    compiled = re.compile(pattern if regex else re.escape(pattern))
+    expected = [
+        f"docs/{name}:{number}: {line}"
+        for name in ("a.md", "crlf.md")
+        for number, line in enumerate((ws.root / "docs" / name).read_text().splitlines(), 1)
+        if compiled.search(line)
+    ]
+    found = [line for line in answer.splitlines() if line.startswith("docs/")]
+    assert found == expected or (not expected and "(no match)" in answer)

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import openai
 from openai import OpenAI
+from openai.types.chat import ChatCompletion
 
 from leviathan_worker.agent.tools import TOOLS, Workspace
 
@@ -147,11 +148,18 @@ def _ask(
     budgets: Budgets,
 ) -> Any:
     try:
-        return model.client.with_options(timeout=timeout).chat.completions.create(
-            model=model.name,
-            messages=messages,  # type: ignore[arg-type]
-            tools=TOOLS,  # type: ignore[arg-type]
-            temperature=model.temperature,
+        # The plain JSON body, posted as is: ``chat.completions.create`` would walk
+        # the whole conversation again on every turn to transform its params,
+        # the loop's largest cost (bench/bench_agent.py); the answer is parsed
+        # into the same ChatCompletion, and retries and errors are the client's.
+        body = {
+            "model": model.name,
+            "messages": messages,
+            "tools": TOOLS,
+            "temperature": model.temperature,
+        }
+        return model.client.post(
+            "/chat/completions", body=body, cast_to=ChatCompletion, options={"timeout": timeout}
         )
     except openai.APITimeoutError:
         if elapsed() >= budgets.wall_seconds:

@@ -182,6 +182,10 @@ class Workspace:
             matcher = re.compile(pattern if regex else re.escape(pattern))
         except re.error as exc:
             raise Refused(f"not a valid regular expression: {exc}") from None
+        # One search over a whole file first: most files hold no match, and only
+        # those that do are split into lines. That finds every file a line would
+        # match unless the pattern looks at line ends or around itself.
+        prefilter = not regex or not any(m in pattern for m in ("^", "$", "\\A", "\\Z", "(?"))
         rel, real = self.readable(path, folder=True)
         hits: list[str] = []
         for file in self._files(real):
@@ -191,8 +195,11 @@ class Workspace:
                 continue
             if b"\0" in data[:8192]:
                 continue  # binary
+            text = data.decode("utf-8", "replace")
+            if prefilter and not matcher.search(text):
+                continue
             name = file.relative_to(self.root).as_posix()
-            for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+            for number, line in enumerate(text.splitlines(), 1):
                 if matcher.search(line):
                     hits.append(f"{name}:{number}: {line[:LINE_CAP]}")
                     if len(hits) >= SEARCH_CAP:
