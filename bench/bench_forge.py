@@ -27,7 +27,8 @@ from bench.rows import row
 from leviathan_adapters.backlog_source import BacklogSource
 from leviathan_adapters.forge.github import GitHubForge
 from leviathan_adapters.forge.local import LocalForge
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.settings import Settings
 
 REPO = "bench/site"
 OPEN_PRS = 500

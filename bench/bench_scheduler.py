@@ -33,11 +33,12 @@ from bench.rows import row
 from leviathan_adapters import slots
 from leviathan_adapters.forge.local import LocalForge
 from leviathan_core.backlog import parse_backlog
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
 from leviathan_core.constants import QUEUE_DISPATCH
 from leviathan_core.events import EventType, new_event
 from leviathan_core.guardrails import Facts, decide
 from leviathan_core.messages import DispatchMessage
+from leviathan_core.settings import Settings
 from leviathan_dispatch.executors.kubernetes import KubernetesExecutor
 from leviathan_scheduler.celery_app import create_app
 from leviathan_scheduler.cycle import run_cycle

@@ -33,9 +33,10 @@ from pydantic.fields import FieldInfo
 from pydantic.types import Strict
 
 from leviathan_control_plane.settings import ControlPlaneSettings
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
 from leviathan_core.events import FailureReason
 from leviathan_core.guardrails import FACT_SOURCES, CycleReason, unavailable_reason
+from leviathan_core.settings import Settings
 from leviathan_core.verdicts import TaskReason
 
 REPO: Final = Path(__file__).resolve().parents[1]

@@ -20,7 +20,8 @@ from leviathan_adapters.backlog_source import (
     BacklogUnavailable,
 )
 from leviathan_adapters.git_auth import basic_auth_header, git_env
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
+from leviathan_core.settings import Settings
 
 BACKLOG = "tasks:\n  - id: one\n    title: One\n"
 TOKEN = "ghp_backlog_source_token"

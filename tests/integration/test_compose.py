@@ -30,7 +30,8 @@ from tests.support.compose_stack import (
 )
 
 from leviathan_control_plane.settings import ControlPlaneSettings
-from leviathan_core.config import Settings, load_config
+from leviathan_core.config import load_config
+from leviathan_core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"

@@ -14,9 +14,10 @@ from tests.support.servers import free_port
 
 from leviathan_adapters.runs import kubernetes as k8s_executor
 from leviathan_adapters.runs.kubernetes import KubernetesRuns, load_batch_api
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
 from leviathan_core.job_naming import job_name
 from leviathan_core.runs import ExecutorRejected, ExecutorUnavailable
+from leviathan_core.settings import Settings
 from leviathan_dispatch.executors.factory import make_executor
 from leviathan_dispatch.executors.kubernetes import KubernetesExecutor
 

@@ -17,9 +17,10 @@ from tests.support.servers import wait_for
 
 from leviathan_adapters.runs.factory import make_run_inspector
 from leviathan_adapters.runs.local import LocalRuns, process_start_time
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
 from leviathan_core.messages import DispatchMessage
 from leviathan_core.runs import ExecutorRejected
+from leviathan_core.settings import Settings
 from leviathan_dispatch.executors.factory import make_executor
 from leviathan_dispatch.executors.local import LocalExecutor
 

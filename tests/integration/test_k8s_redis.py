@@ -19,7 +19,8 @@ from kubernetes.client import ApiClient
 from tests.support.k8s_objects import Obj, containers, find, pod_specs, render
 from tests.support.messages import dispatch_message
 
-from leviathan_core.config import Settings, load_config
+from leviathan_core.config import load_config
+from leviathan_core.settings import Settings
 from leviathan_dispatch.job_spec import build_job
 
 REPO = Path(__file__).resolve().parents[2]

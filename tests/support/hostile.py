@@ -33,9 +33,10 @@ import pytest
 
 from leviathan_adapters.forge.base import Forge
 from leviathan_adapters.git_auth import REDACTED, basic_auth_header
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
 from leviathan_core.constants import BACKLOG_PATH
 from leviathan_core.events import FailureReason
+from leviathan_core.settings import Settings
 from leviathan_worker import committing
 from leviathan_worker.changeset import Limits
 from leviathan_worker.cli import private_paths

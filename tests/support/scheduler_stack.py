@@ -24,7 +24,8 @@ from celery import Celery
 from typer.testing import CliRunner, Result
 
 from leviathan_adapters.process_settings import process_settings
-from leviathan_core.config import AutonomyConfig, Settings, load_config
+from leviathan_core.config import AutonomyConfig, load_config
+from leviathan_core.settings import Settings
 from leviathan_scheduler.celery_app import create_app
 from leviathan_scheduler.runtime import Runtime
 from tests.support.control_plane import TEST_TOKEN, ControlPlane, running_control_plane

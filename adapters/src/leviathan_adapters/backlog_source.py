@@ -26,8 +26,9 @@ from git import Blob, GitCommandError, Repo
 from git.exc import GitError
 
 from leviathan_adapters.git_auth import auth_failed, git_env, is_http_url, scrub
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
 from leviathan_core.constants import BACKLOG_PATH
+from leviathan_core.settings import Settings
 
 
 class BacklogUnavailable(RuntimeError):

@@ -13,8 +13,9 @@ from typing import Any
 
 from kombu import Queue  # type: ignore[attr-defined]
 
-from leviathan_core.config import ConfigError, Settings
+from leviathan_core.config import ConfigError
 from leviathan_core.constants import QUEUE_DISPATCH, QUEUE_SCHEDULER, TASK_START_ATTEMPT
+from leviathan_core.settings import Settings
 
 VISIBILITY_TIMEOUT_SECONDS = 3600
 

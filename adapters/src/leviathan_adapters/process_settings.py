@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
-from leviathan_core.config import Settings
+from leviathan_core.settings import Settings
 
 RUN_ENV: Final = Path(".leviathan-run") / "env"
 

@@ -16,11 +16,9 @@ from urllib.parse import urlsplit
 import yaml
 from croniter import croniter
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -28,7 +26,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leviathan_core.endpoints import is_endpoint, lists_endpoint, url_endpoint
 from leviathan_core.job_contract import (
@@ -66,6 +63,13 @@ CONFIG_SIZE_CAP = 1024 * 1024
 
 NonNegative = Annotated[StrictInt, Field(ge=0)]
 Positive = Annotated[StrictInt, Field(ge=1)]
+
+
+def _matching(pattern: re.Pattern[str], value: str, what: str) -> str:
+    """``value`` when it fits ``pattern``; else the error "'value' is not <what>"."""
+    if not pattern.fullmatch(value):
+        raise ValueError(f"{value!r} is not {what}")
+    return value
 
 
 class ConfigError(ValueError):
@@ -144,12 +148,12 @@ class AutonomyConfig(BaseModel):
     @field_validator("target_id", "worker_namespace")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if not DNS_LABEL.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not DNS-safe: use 1-63 lowercase letters, digits and '-', "
-                "starting and ending with a letter or digit"
-            )
-        return value
+        return _matching(
+            DNS_LABEL,
+            value,
+            "DNS-safe: use 1-63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit",
+        )
 
     @field_validator("allowed_path_prefixes")
     @classmethod
@@ -188,8 +192,7 @@ class AutonomyConfig(BaseModel):
     @field_validator("agent_api_key_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not ENV_NAME.fullmatch(value):
-            raise ValueError(f"{value!r} is not an environment variable name (e.g. MY_KEY)")
+        _matching(ENV_NAME, value, "an environment variable name (e.g. MY_KEY)")
         if value in WORKER_VARIABLES:
             raise ValueError(f"{value!r} is one of the worker's own variables: name another")
         return value
@@ -197,22 +200,22 @@ class AutonomyConfig(BaseModel):
     @field_validator("agent_api_key_secret")
     @classmethod
     def _secret_name(cls, value: str) -> str:
-        if not SECRET_NAME.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not a Secret name (a DNS-1123 subdomain: lowercase letters, "
-                "digits, '-' and '.', at most 253 characters, e.g. leviathan-agent)"
-            )
-        return value
+        return _matching(
+            SECRET_NAME,
+            value,
+            "a Secret name (a DNS-1123 subdomain: lowercase letters, "
+            "digits, '-' and '.', at most 253 characters, e.g. leviathan-agent)",
+        )
 
     @field_validator("agent_api_key_secret_key")
     @classmethod
     def _secret_key(cls, value: str) -> str:
-        if not SECRET_KEY.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not a key of a Secret (letters, digits, '-', '_' and '.', "
-                "at most 253 characters, e.g. api-key)"
-            )
-        return value
+        return _matching(
+            SECRET_KEY,
+            value,
+            "a key of a Secret (letters, digits, '-', '_' and '.', "
+            "at most 253 characters, e.g. api-key)",
+        )
 
     @field_validator("engine_network")
     @classmethod
@@ -326,62 +329,3 @@ def load_configs(path: str | Path) -> dict[str, AutonomyConfig]:
             raise ConfigError(f"{file}: key 'target_id': {config.target_id!r} is defined twice")
         configs[config.target_id] = config
     return configs
-
-
-class Settings(BaseSettings):
-    """Process settings from ``LEVIATHAN_*`` variables (an ``env`` file only when given).
-
-    Which file a process also reads is its entry point's choice
-    (``leviathan_adapters.process_settings``); the model bakes in no path of
-    a development checkout.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="LEVIATHAN_", extra="ignore")
-
-    # The target file, or a folder of them; required by everything that serves targets.
-    config: str | None = None
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    database_url: str | None = None
-    control_plane_url: str | None = None
-    control_plane_token: SecretStr | None = None
-    data_dir: str = "./.leviathan-data"
-    cache_dir: str = "./.leviathan-cache"
-    spool_dir: str | None = None
-    # How often beat looks at the target files again (0: only when it starts).
-    beat_reload_seconds: float = Field(default=30.0, ge=0)
-    github_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("GITHUB_TOKEN", "LEVIATHAN_GITHUB_TOKEN")
-    )
-
-    def control_plane_for(self, config: AutonomyConfig) -> str:
-        """The environment's URL wins over the file's (a process knows where it runs)."""
-        return (self.control_plane_url or config.control_plane_url).rstrip("/")
-
-    def broker_url(self) -> str:
-        """``redis_url`` when configured; an error naming the ways to configure it.
-
-        The field's localhost default suits a command that reports an
-        unreachable Redis, never a Celery app: a worker, ``purge`` or
-        ``control`` aimed at whatever Redis happens to listen on 6379 would act
-        on someone else's queues.
-        """
-        if "redis_url" not in self.model_fields_set:
-            raise ConfigError(
-                "no broker configured: set LEVIATHAN_REDIS_URL, or run from the directory "
-                "of a `make run` (its .leviathan-run/env), or set LEVIATHAN_RUN_DIR to that "
-                "run directory"
-            )
-        return self.redis_url
-
-    def config_path(self) -> str:
-        """``config``, or an error naming how to set it."""
-        if not self.config:
-            raise ConfigError(
-                "no target configuration: set LEVIATHAN_CONFIG to a target file or a folder "
-                "of them (e.g. ops/autonomy/dev.yaml), or run from the directory of a "
-                "`make run` (its .leviathan-run/env), or set LEVIATHAN_RUN_DIR"
-            )
-        return self.config
-
-    def spool_path(self) -> Path:
-        return Path(self.spool_dir or Path(self.data_dir) / "spool")

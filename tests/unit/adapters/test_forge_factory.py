@@ -9,7 +9,8 @@ import pytest
 from leviathan_adapters.forge.factory import make_forge
 from leviathan_adapters.forge.github import GitHubForge
 from leviathan_adapters.forge.local import LocalForge
-from leviathan_core.config import AutonomyConfig, ConfigError, Settings
+from leviathan_core.config import AutonomyConfig, ConfigError
+from leviathan_core.settings import Settings
 
 
 def _config(**over: object) -> AutonomyConfig:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from leviathan_adapters.process_settings import load_process_settings, run_env_file
-from leviathan_core.config import ConfigError, Settings, load_config, load_configs
+from leviathan_core.config import ConfigError, load_config, load_configs
+from leviathan_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 SEED = (ROOT / "ops/autonomy/dev.yaml").read_text()

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from leviathan_adapters.control_plane_client import ControlPlaneRejected
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
 from leviathan_core.events import Event, EventType
 from leviathan_core.job_naming import job_name
 from leviathan_core.messages import DispatchMessage
 from leviathan_core.runs import ExecutorRejected, ExecutorUnavailable, RunStatus
+from leviathan_core.settings import Settings
 from leviathan_dispatch.dispatch import (
     MAX_RETRIES,
     Dispatch,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from leviathan_adapters.process_settings import process_settings
-from leviathan_core.config import Settings
+from leviathan_core.settings import Settings
 from leviathan_scheduler import heartbeat
 
 

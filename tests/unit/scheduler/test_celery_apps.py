@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from leviathan_core.config import ConfigError, Settings
+from leviathan_core.config import ConfigError
 from leviathan_core.constants import TASK_RECONCILE, TASK_SELECT_CYCLE, TASK_START_ATTEMPT
+from leviathan_core.settings import Settings
 
 
 def settings(url: str) -> Settings:

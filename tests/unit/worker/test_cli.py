@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from leviathan_core.backlog import parse_task
-from leviathan_core.config import Settings, parse_config
+from leviathan_core.config import parse_config
 from leviathan_core.events import EventType, FailureReason, new_event
 from leviathan_core.job_contract import worker_arguments
 from leviathan_core.messages import DispatchMessage
+from leviathan_core.settings import Settings
 from leviathan_worker import cli
 from leviathan_worker.cli import (
     StartRefused,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from leviathan_adapters.forge.base import Forge
 from leviathan_adapters.forge.local import LocalForge, local_repo_path
-from leviathan_core.config import AutonomyConfig, ConfigError, Settings
+from leviathan_core.config import AutonomyConfig, ConfigError
+from leviathan_core.settings import Settings
 
 
 def local_store_dir(config: AutonomyConfig, settings: Settings) -> Path:

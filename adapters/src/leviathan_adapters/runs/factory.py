@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from leviathan_adapters.runs.local import LocalRuns
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
 from leviathan_core.runs import RunInspector
+from leviathan_core.settings import Settings
 
 
 def local_run_dir(settings: Settings) -> Path:

@@ -22,7 +22,7 @@ from leviathan_adapters.celery_config import (
     require_broker,
 )
 from leviathan_adapters.process_settings import process_settings
-from leviathan_core.config import Settings
+from leviathan_core.settings import Settings
 
 
 def create_app(settings: Settings) -> Celery:

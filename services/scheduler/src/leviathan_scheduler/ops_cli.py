@@ -22,9 +22,10 @@ import typer
 
 if TYPE_CHECKING:
     from leviathan_core.backlog import Backlog, BacklogError
-    from leviathan_core.config import AutonomyConfig, Settings
+    from leviathan_core.config import AutonomyConfig
     from leviathan_core.events import EventType
     from leviathan_core.guardrails import Facts
+    from leviathan_core.settings import Settings
     from leviathan_scheduler.deps import CycleDeps
     from leviathan_scheduler.runtime import Runtime
 

@@ -19,8 +19,9 @@ from leviathan_adapters.backlog_source import BacklogSource, BacklogUnavailable
 from leviathan_adapters.control_plane_client import ControlPlaneClient
 from leviathan_adapters.forge.factory import make_forge
 from leviathan_adapters.runs.factory import make_run_inspector
-from leviathan_core.config import AutonomyConfig, ConfigError, Settings, load_configs
+from leviathan_core.config import AutonomyConfig, ConfigError, load_configs
 from leviathan_core.runs import ExecutorUnavailable, RunInspector
+from leviathan_core.settings import Settings
 from leviathan_scheduler.console import emit
 from leviathan_scheduler.deps import BacklogReader, BacklogSnapshotLike, CycleDeps, TaskSender
 

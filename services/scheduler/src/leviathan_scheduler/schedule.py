@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from leviathan_adapters.process_settings import run_env_file
-from leviathan_core.config import AutonomyConfig, ConfigError, Settings
+from leviathan_core.config import AutonomyConfig, ConfigError
 from leviathan_core.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
+from leviathan_core.settings import Settings
 from leviathan_scheduler.cron import CronSchedule
 
 SCHEDULE_OVERRIDE_ENV: Final = "LEVIATHAN_SCHEDULE_SECONDS"

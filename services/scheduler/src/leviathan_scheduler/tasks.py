@@ -17,8 +17,9 @@ from celery import Celery
 from redis.exceptions import RedisError
 
 from leviathan_adapters import slots
-from leviathan_core.config import AutonomyConfig, ConfigError, Settings
+from leviathan_core.config import AutonomyConfig, ConfigError
 from leviathan_core.constants import TASK_RECONCILE, TASK_SELECT_CYCLE
+from leviathan_core.settings import Settings
 from leviathan_scheduler.cycle import CYCLE_LOCK_SECONDS, run_cycle
 from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.reconciler import reconcile as reconcile_target

@@ -27,8 +27,8 @@ from leviathan_adapters.celery_config import (
     require_broker,
 )
 from leviathan_adapters.process_settings import process_settings
-from leviathan_core.config import Settings
 from leviathan_core.constants import TASK_START_ATTEMPT
+from leviathan_core.settings import Settings
 from leviathan_dispatch.runtime import Runtime
 
 

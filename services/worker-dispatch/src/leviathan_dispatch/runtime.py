@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 
 from leviathan_adapters.control_plane_client import ControlPlaneClient
-from leviathan_core.config import AutonomyConfig, ConfigError, Settings, load_configs
+from leviathan_core.config import AutonomyConfig, ConfigError, load_configs
 from leviathan_core.runs import ExecutorRejected, ExecutorUnavailable
+from leviathan_core.settings import Settings
 from leviathan_dispatch.dispatch import (
     Dispatch,
     EventSink,

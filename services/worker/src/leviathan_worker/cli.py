@@ -26,7 +26,7 @@ from leviathan_adapters.control_plane_client import (
 )
 from leviathan_adapters.forge.factory import make_forge
 from leviathan_adapters.git_auth import is_http_url, secret_value
-from leviathan_core.config import AutonomyConfig, ConfigError, Settings, load_configs
+from leviathan_core.config import AutonomyConfig, ConfigError, load_configs
 from leviathan_core.constants import branch_name
 from leviathan_core.events import Event, EventType, FailureReason
 from leviathan_core.job_contract import (
@@ -37,6 +37,7 @@ from leviathan_core.job_contract import (
     ENV_TASK,
     ENV_WORKSPACE_DIR,
 )
+from leviathan_core.settings import Settings
 from leviathan_worker.engine_phase import EngineJob, EngineOutcome, apply_engine, write_outcome
 from leviathan_worker.engines import EngineError, make_engine
 from leviathan_worker.failure import AttemptFailure

@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from leviathan_adapters.runs.factory import local_run_dir
-from leviathan_core.config import AutonomyConfig, Settings
+from leviathan_core.config import AutonomyConfig
 from leviathan_core.job_contract import (
     ENV_CONFIG,
     ENV_CONTROL_PLANE_TOKEN,
     ENV_CONTROL_PLANE_URL,
     ENV_GITHUB_TOKEN,
 )
+from leviathan_core.settings import Settings
 from leviathan_dispatch.executors.base import Executor
 from leviathan_dispatch.executors.local import LocalExecutor
 
