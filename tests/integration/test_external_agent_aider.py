@@ -4,8 +4,8 @@ The recipe's ``change_command`` and the prompt helper are read from the page
 itself, so the page cannot drift from what runs here. The test adapts only
 what it must: the scripted endpoint's URL and model, the installed paths of
 aider and the helper, and ``--no-stream`` (the endpoint answers whole
-replies). Aider is installed into ``.tools/aider`` (git-ignored), once, with
-a Python outside HOME and /tmp, which the sandbox hides or empties.
+replies). Aider is installed once, outside HOME and /tmp (which the sandbox
+hides or empties; see ``tools_dir``), with a Python from outside them too.
 
 The endpoint answers in aider's "whole" edit format: the file's path on a
 line, then a fenced block with its full content.
@@ -39,7 +39,21 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "external-agents.md"
-TOOLS = ROOT / ".tools" / "aider"
+
+
+def tools_dir() -> Path:
+    """Where aider is installed: the repository's ``.tools/aider``, unless the
+    repository lies under HOME or /tmp (a CI clone in /tmp, say), which the
+    sandbox hides or empties; then ``$LEVIATHAN_TOOL_CACHE`` (default
+    /var/cache/leviathan-tools), as the worker image would install it outside both."""
+    local = ROOT / ".tools" / "aider"
+    hidden = (Path.home().resolve(), Path("/tmp"))
+    if not any(local.resolve().is_relative_to(h) for h in hidden):
+        return local
+    return Path(os.environ.get("LEVIATHAN_TOOL_CACHE", "/var/cache/leviathan-tools")) / "aider"
+
+
+TOOLS = tools_dir()
 TASK = "write-x"
 BACKLOG = """\
 tasks:
@@ -114,10 +128,10 @@ def index_unreachable() -> str | None:
 
 
 def install(version: str) -> Path:
-    """``.tools/aider/bin/aider`` at ``version``, installed once and kept between runs."""
+    """``<TOOLS>/bin/aider`` at ``version``, installed once and kept between runs."""
     marker = TOOLS / ".installed"
     aider = TOOLS / "bin" / "aider"
-    TOOLS.parent.mkdir(exist_ok=True)
+    TOOLS.parent.mkdir(parents=True, exist_ok=True)
     with open(TOOLS.parent / "aider.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel runs install once
         if marker.is_file() and marker.read_text() == version and aider.is_file():
