@@ -257,6 +257,16 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
             "5-field cron for the selection tick, in UTC; one dialect (croniter's: `7` or "
             "`sun` for Sunday, `L` for the last day) for validation, beat and `leviathan status`"
         ),
+        "schedule_spread_seconds": (
+            "each target ticks at a stable offset (a hash of its id) within this many seconds "
+            "after the cron's times, capped by the gap between them, so many targets reach "
+            "GitHub and the control plane as an even stream; `0` ticks on the cron times"
+        ),
+        "backlog_read": (
+            "how the backlog is read: `api` (GitHub's contents API, a free 304 when unchanged), "
+            "`git` (a shallow fetch into a mirror) or `auto` (`api` on GitHub, else `git`); "
+            "backlogs over 1 MB always come from the mirror"
+        ),
         "attempt_timeout_seconds": ("Job deadline; the reconciler fails it after this plus grace"),
         "control_plane_url": "where events go (`LEVIATHAN_CONTROL_PLANE_URL` overrides)",
         "worker_image": "the Job's image",

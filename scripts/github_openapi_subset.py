@@ -46,6 +46,7 @@ OPERATIONS: Final = (
     ("/repos/{owner}/{repo}/pulls/{pull_number}", "patch"),
     ("/repos/{owner}/{repo}/pulls/{pull_number}/files", "get"),
     ("/repos/{owner}/{repo}/git/refs/{ref}", "delete"),
+    ("/repos/{owner}/{repo}/contents/{path}", "get"),
 )
 OPERATION_KEYS: Final = (
     "operationId",

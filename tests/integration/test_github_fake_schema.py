@@ -117,7 +117,13 @@ def test_the_subset_names_its_source_and_holds_every_operation_served() -> None:
 
 def test_every_route_of_the_fake_is_a_documented_operation() -> None:
     schema = github_schema()
-    sample = {"{o}": "acme", "{r}": "site", "{n}": "1", "{branch:path}": "agent/x"}
+    sample = {
+        "{o}": "acme",
+        "{r}": "site",
+        "{n}": "1",
+        "{branch:path}": "agent/x",
+        "{path:path}": "docs",
+    }
     operations = set()
     for method, template, _ in GitHubFake.ROUTES:
         path = template

@@ -27,14 +27,16 @@ from tests.support.k8s_objects import (
     secret_refs,
 )
 
+from leviathan_control_plane.api.metrics import QUEUE_METRIC
 from leviathan_core.config import load_config
+from leviathan_core.constants import QUEUE_SCHEDULER
 from leviathan_core.events import EventType, new_event
 from leviathan_core.messages import DispatchMessage
 from leviathan_dispatch.job_spec import build_job
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
-RENDERINGS = ("base", "overlays/kind", "overlays/cronjob")
+RENDERINGS = ("base", "overlays/kind", "overlays/cronjob", "overlays/autoscale")
 K8S_VERSION = kubernetes_validate.latest_version()
 NAMESPACE = "leviathan"
 OUR_IMAGES = ("leviathan-control-plane", "leviathan-scheduler", "leviathan-dispatcher")
@@ -201,6 +203,26 @@ def test_beat_is_a_single_replica_that_never_overlaps(rendered: dict[str, list[O
         assert beat["spec"]["replicas"] == 1
         assert beat["spec"]["strategy"] == {"type": "Recreate"}
         assert beat["spec"]["template"]["metadata"]["labels"]["app"] == "leviathan-scheduler"
+
+
+def test_selection_workers_scale_out_and_beat_does_not(rendered: dict[str, list[Obj]]) -> None:
+    """Threads for I/O-bound cycles, two replicas by default, and with overlays/autoscale
+    a HorizontalPodAutoscaler on the queue length the control plane exports."""
+    worker = find(rendered["base"], "Deployment", "leviathan-scheduler-worker")
+    assert worker["spec"]["replicas"] == 2
+    command = worker["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--pool=threads" in command and "--concurrency=32" in command
+    objs = rendered["overlays/autoscale"]
+    hpa = find(objs, "HorizontalPodAutoscaler", "leviathan-scheduler-worker")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "leviathan-scheduler-worker"
+    assert hpa["spec"]["minReplicas"] >= 2
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["external"]["metric"]["name"] == QUEUE_METRIC
+    assert metric["external"]["metric"]["selector"]["matchLabels"] == {"queue": QUEUE_SCHEDULER}
+    beat = find(objs, "Deployment", "leviathan-scheduler-beat")
+    assert beat["spec"]["replicas"] == 1
+    scaled = {h["spec"]["scaleTargetRef"]["name"] for h in objs if h["kind"].startswith("Horiz")}
+    assert scaled == {"leviathan-scheduler-worker"}
 
 
 def test_cronjob_overlay_replaces_beat_with_the_seed_cronjob(

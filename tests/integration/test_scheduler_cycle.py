@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -106,11 +107,14 @@ def test_redis_unreachable_skips_without_dispatch(stack: SchedulerStack) -> None
 
 
 def test_forge_rate_limited_skips_without_dispatch(tmp_path: Path, redis_url: str) -> None:
-    """GitHub answers 403 (secondary rate limit) to real PyGithub: fact_unavailable:forge."""
+    """GitHub answers 403 (secondary rate limit) to real PyGithub: fact_unavailable:forge,
+    and the token's hold stops every further request until the time GitHub named."""
     git_root = tmp_path / "git"
     repo = make_target_repo(git_root / "o", BACKLOG)
     github = GitHubFake()
+    github.git_root = git_root
     github.add_repo(f"o/{repo.stem}")
+    github.retry_after = 2
     github.inject("secondary", times=None)
     with (
         UvicornThread(GitHttpServer(git_root).app) as git_server,
@@ -128,8 +132,14 @@ def test_forge_rate_limited_skips_without_dispatch(tmp_path: Path, redis_url: st
         assert (outcome.status, outcome.reason) == ("skipped", "fact_unavailable:forge")
         assert queued(stack.redis_url) == []
         (cycle,) = stack.events("scheduler.cycle")
-        assert cycle["payload"]["facts"]["unavailable"] == ["forge"]
+        # The PR list drew the refusal; the backlog read was held without a request.
+        assert cycle["payload"]["facts"]["unavailable"] == ["forge", "backlog"]
+        assert len(github.requests) == 1
+        held = run_cycle(config, runtime.deps_for(config))
+        assert (held.status, held.reason) == ("skipped", "fact_unavailable:forge")
+        assert len(github.requests) == 1  # held: GitHub was not asked again
         github.clear_faults()
+        time.sleep(github.retry_after + 0.5)  # the hold GitHub asked for runs out
         assert run_cycle(config, runtime.deps_for(config)).status == "dispatched"
 
 

@@ -7,7 +7,9 @@ empty for github.com style, ``/api/v3`` for GitHub Enterprise style):
 - ``GET /repos/{o}/{r}``; ``GET|POST /repos/{o}/{r}/pulls`` (``state``, ``head``,
   ``base``, ``sort``, ``direction``, ``per_page`` (max 100), ``page``);
   ``GET|PATCH /repos/{o}/{r}/pulls/{n}``; ``GET /repos/{o}/{r}/pulls/{n}/files``
-  (paginated); ``DELETE /repos/{o}/{r}/git/refs/heads/{branch}``.
+  (paginated); ``DELETE /repos/{o}/{r}/git/refs/heads/{branch}``;
+  ``GET /repos/{o}/{r}/contents/{path}?ref=`` (a file, base64, from ``put_file``
+  or, with ``git_root``, from the bare repository ``<git_root>/<o>/<r>.git``).
 - Pagination answers ``Link`` with rel first/prev/next/last built from the
   request URL, and every object carries absolute ``url`` fields on the fake's
   own host:port, as PyGithub follows them.
@@ -37,6 +39,8 @@ Switches:
   ``X-Accepted-GitHub-Permissions``. ``token_kind``: ``"personal access
   token"`` (default) or ``"integration"`` (a GitHub App).
 - ``rate_remaining``, ``rate_limit``, ``retry_after``: the numbers it reports.
+- ``latency``: seconds every answer waits (without blocking other requests),
+  as a distant GitHub does; the scale benchmark uses 0.05.
 - ``requests``: every request seen (``Recorded``), for assertions.
 
 Answer shapes (objects, errors, Link, ETag) live in ``tests.support.github_shapes``.
@@ -67,9 +71,12 @@ autouse fixture in ``tests/conftest.py`` fails the test that caused it. The
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
 import threading
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -90,6 +97,7 @@ from tests.support.github_shapes import (
     Recorded,
     answer,
     check_request,
+    content_json,
     custom_error,
     fault_error,
     file_json,
@@ -174,6 +182,9 @@ class GitHubFake:
         self.pulls: dict[str, list[FakePull]] = {}
         self.access: dict[str, Access] = {}  # repo -> what the token may do (default write)
         self.token_kind = "personal access token"
+        self.latency = 0.0
+        self.files: dict[tuple[str, str, str], bytes] = {}  # (repo, branch, path) -> bytes
+        self.git_root: Path | None = None
         self._faults: list[_Fault] = []
         self._clock = 0
         self._lock = threading.RLock()
@@ -188,6 +199,28 @@ class GitHubFake:
         with self._lock:
             self.repos.setdefault(full_name, {"main": []})
             self.pulls.setdefault(full_name, [])
+
+    def put_file(self, repo: str, branch: str, path: str, data: bytes) -> None:
+        """A file on ``branch`` as the contents route serves it."""
+        with self._lock:
+            self.add_repo(repo)
+            self.repos[repo].setdefault(branch, [])
+            self.files[(repo, branch, path)] = data
+
+    def _file(self, repo: str, ref: str, path: str) -> bytes | None:
+        """A file's bytes from ``put_file``, else from the bare repository under ``git_root``."""
+        held = self.files.get((repo, ref, path))
+        if held is not None or self.git_root is None:
+            return held
+        for bare in (self.git_root / f"{repo}.git", self.git_root / repo):
+            if bare.is_dir():
+                done = subprocess.run(
+                    ["git", "--git-dir", str(bare), "cat-file", "blob", f"{ref}:{path}"],
+                    capture_output=True,
+                    check=False,
+                )
+                return done.stdout if done.returncode == 0 else None
+        return None
 
     def push_branch(
         self, repo: str, branch: str, files: list[dict[str, Any]] | None = None
@@ -310,6 +343,8 @@ class GitHubFake:
             dict(request.query_params),
             request.headers.get("if-none-match"),
         )
+        if self.latency:
+            await asyncio.sleep(self.latency)
         with self._lock:
             self.requests.append(record)
             error = self._auth_error(request) or self._fault_for(target)
@@ -385,6 +420,7 @@ class GitHubFake:
         ("PATCH", "/repos/{o}/{r}/pulls/{n}", "_patch_pull"),
         ("GET", "/repos/{o}/{r}/pulls/{n}/files", "_files"),
         ("DELETE", "/repos/{o}/{r}/git/refs/heads/{branch:path}", "_delete_ref"),
+        ("GET", "/repos/{o}/{r}/contents/{path:path}", "_get_contents"),
     )
 
     def _router(self) -> APIRouter:
@@ -533,5 +569,15 @@ class GitHubFake:
                 body = {"message": "Reference does not exist", "documentation_url": DOCS_DELETE_REF}
                 raise GitHubError(422, {**body, "status": "422"})
             return Response(status_code=204)
+
+        return self._guard(run)
+
+    def _get_contents(self, request: Request, o: str, r: str, path: str) -> Response:
+        def run() -> Response:
+            repo = self._repo(o, r)
+            ref = request.query_params.get("ref") or "main"
+            if (data := self._file(repo, ref, path)) is None:
+                raise not_found()
+            return answer(request, content_json(*self._urls(request), repo, ref, path, data))
 
         return self._guard(run)

@@ -132,7 +132,7 @@ class GitHubSchema:
         for template, item in document["paths"].items():
             pattern = re.escape(template)
             for name in re.findall(r"\{(\w+)\}", template):
-                part = ".+" if name == "ref" else "[^/]+"  # a git ref has slashes
+                part = ".+" if name in ("ref", "path") else "[^/]+"  # refs, paths: slashes
                 pattern = pattern.replace(re.escape("{" + name + "}"), part)
             for method, spec in item.items():
                 self._routes.append((method.upper(), re.compile(pattern), template, spec))

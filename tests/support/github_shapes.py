@@ -558,3 +558,38 @@ def _number(request: Request, name: str, default: int) -> int:
     """A numeric query parameter; GitHub ignores one that is not a number."""
     value = request.query_params.get(name, "")
     return int(value) if value.isdigit() else default
+
+
+CONTENTS_INLINE_MAX = 1024 * 1024
+
+
+def blob_sha(data: bytes) -> str:
+    """Git's object id of a blob, which GitHub reports as a file's ``sha``."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def content_json(api: str, web: str, repo: str, ref: str, path: str, data: bytes) -> dict[str, Any]:
+    """A file as ``GET /repos/{o}/{r}/contents/{path}`` returns it (base64, wrapped at 60).
+
+    Over 1 MB GitHub leaves the content out (``encoding: none``), as here.
+    """
+    sha = blob_sha(data)
+    encoded = base64.b64encode(data).decode() if len(data) <= CONTENTS_INLINE_MAX else ""
+    wrapped = "\n".join(encoded[i : i + 60] for i in range(0, len(encoded), 60))
+    self_url = f"{api}/repos/{repo}/contents/{path}?ref={ref}"
+    git_url = f"{api}/repos/{repo}/git/blobs/{sha}"
+    html_url = f"{web}/{repo}/blob/{ref}/{path}"
+    return {
+        "type": "file",
+        "encoding": "base64" if encoded else "none",
+        "size": len(data),
+        "name": path.rsplit("/", 1)[-1],
+        "path": path,
+        "content": wrapped + "\n" if wrapped else "",
+        "sha": sha,
+        "url": self_url,
+        "git_url": git_url,
+        "html_url": html_url,
+        "download_url": f"{web}/raw/{repo}/{ref}/{path}",
+        "_links": {"self": self_url, "git": git_url, "html": html_url},
+    }

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from leviathan_adapters.state_reads import StateReads
 from leviathan_core.events import Event, utcnow
 from leviathan_core.state import AttemptSummary, TargetState
 
@@ -41,6 +42,30 @@ BATCH_EVENTS = 200
 BATCH_BYTES = 512 * 1024
 AUTH_STATUSES = frozenset({401, 403})
 TOKEN_SETTING = "LEVIATHAN_CONTROL_PLANE_TOKEN"  # noqa: S105 (a variable name)
+STATES_PER_REQUEST = 100  # the control plane's cap per GET /v1/targets/states
+POOL_CONNECTIONS = 64  # one per concurrent cycle of a threads-pool worker, with room
+
+
+def shared_http(
+    base_url: str,
+    token: str | SecretStr | None,
+    *,
+    timeout: float = 5.0,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """An HTTP client for the control plane at ``base_url``, to share between targets."""
+    secret = token.get_secret_value() if isinstance(token, SecretStr) else token
+    headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+    limits = httpx.Limits(
+        max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
+    )
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        headers=headers,
+        timeout=timeout,
+        transport=transport,
+        limits=limits,
+    )
 
 
 class ControlPlaneUnavailable(RuntimeError):
@@ -91,12 +116,16 @@ class ControlPlaneClient:
         retries: int = 3,
         backoff: float = 0.2,
         transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
+        state_reads: StateReads | None = None,
     ) -> None:
-        secret = token.get_secret_value() if isinstance(token, SecretStr) else token
-        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
-        )
+        """``http``: a client shared by many targets' clients (its pool, its token);
+        ``state_reads``: where ``target_state`` goes instead of one request per call."""
+        self._owned = http is None
+        if http is None:
+            http = shared_http(base_url, token, timeout=timeout, transport=transport)
+        self._http = http
+        self._state_reads = state_reads
         self.spool_path = Path(spool_path) if spool_path is not None else None
         self.retries = max(0, retries)
         self.backoff = backoff
@@ -270,6 +299,36 @@ class ControlPlaneClient:
 
     def target_state(self, target_id: str, day: date | None = None) -> TargetState:
         """The target's state; its tokens are those of ``day`` (UTC; None: the server's today)."""
+        if self._state_reads is not None:
+            return self._state_reads.read(target_id, day)
+        return self.target_state_now(target_id, day)
+
+    def target_states(
+        self, target_ids: Sequence[str], day: date | None = None
+    ) -> dict[str, TargetState]:
+        """Many targets' states, ``STATES_PER_REQUEST`` per request (``GET /v1/targets/states``)."""
+        answer: dict[str, TargetState] = {}
+        unique = list(dict.fromkeys(target_ids))
+        for start in range(0, len(unique), STATES_PER_REQUEST):
+            chunk = unique[start : start + STATES_PER_REQUEST]
+            params: list[tuple[str, str]] = [("target", t) for t in chunk]
+            if day is not None:
+                params.append(("day", day.isoformat()))
+            data = self._json("GET", "/v1/targets/states", params=params)
+            try:
+                states = [TargetState.model_validate(s) for s in data["states"]]
+            except (ValidationError, KeyError, TypeError) as exc:
+                raise ControlPlaneUnavailable(
+                    f"GET /v1/targets/states: unexpected answer ({exc})"
+                ) from None
+            answer.update((s.target_id, s) for s in states)
+        missing = [t for t in unique if t not in answer]
+        if missing:
+            raise ControlPlaneUnavailable(f"GET /v1/targets/states: no state for {missing[:5]}")
+        return answer
+
+    def target_state_now(self, target_id: str, day: date | None = None) -> TargetState:
+        """One request for one target's state, whatever ``state_reads`` says."""
         path = f"/v1/targets/{target_id}/state"
         params = {"day": day.isoformat()} if day is not None else None
         try:
@@ -319,6 +378,8 @@ class ControlPlaneClient:
         self._request("POST", f"/v1/targets/{target_id}/breaker/reset", json=body)
 
     def close(self) -> None:
+        if not self._owned:
+            return  # the shared client belongs to whoever made it
         self._http.close()
 
     def __enter__(self) -> ControlPlaneClient:

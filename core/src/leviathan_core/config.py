@@ -7,7 +7,6 @@ because a typo in a guardrail setting must never silently loosen it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -90,6 +89,8 @@ class AutonomyConfig(BaseModel):
     max_attempts_per_task: Positive = 2
     circuit_breaker_failures: Positive = 2
     schedule_cron: str = "*/5 * * * *"
+    schedule_spread_seconds: NonNegative = 300
+    backlog_read: Literal["auto", "api", "git"] = "auto"
     attempt_timeout_seconds: Positive = 1800
     control_plane_url: str = "http://127.0.0.1:8000"
     worker_image: str = "leviathan-worker:local"
@@ -236,6 +237,13 @@ class AutonomyConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _backlog_read_fits(self) -> AutonomyConfig:
+        """The contents API exists only on GitHub."""
+        if self.backlog_read == "api" and self.forge != "github":
+            raise ValueError("backlog_read 'api' needs forge 'github' (use 'auto' or 'git')")
+        return self
+
+    @model_validator(mode="after")
     def _agent_ready(self) -> AutonomyConfig:
         """The agent engine needs its endpoint and model, and the network to reach it."""
         if self.change_engine != "agent":
@@ -296,36 +304,8 @@ def load_config(path: str | Path) -> AutonomyConfig:
     return parse_config(data, str(file))
 
 
-def config_files(path: str | Path) -> list[Path]:
-    """The files ``load_configs`` reads: the file itself, or a directory's YAML files."""
-    root = Path(path)
-    return sorted([*root.glob("*.yaml"), *root.glob("*.yml")]) if root.is_dir() else [root]
-
-
-def config_fingerprint(path: str | Path) -> str:
-    """A digest of every file ``load_configs`` would read, so a reader can tell
-    cheaply whether to load again; an unreadable file counts by its error."""
-    digest = hashlib.sha256()
-    for file in config_files(path):
-        digest.update(str(file).encode() + b"\0")
-        try:
-            digest.update(file.read_bytes()[: CONFIG_SIZE_CAP + 1])
-        except OSError as exc:
-            digest.update(f"unreadable: {exc.strerror or exc}".encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
 def load_configs(path: str | Path) -> dict[str, AutonomyConfig]:
-    """Load a file or every ``*.yaml``/``*.yml`` in a directory; one target each."""
-    root = Path(path)
-    files = config_files(root)
-    if not files:
-        raise ConfigError(f"{root}: no *.yaml configuration files found")
-    configs: dict[str, AutonomyConfig] = {}
-    for file in files:
-        config = load_config(file)
-        if config.target_id in configs:
-            raise ConfigError(f"{file}: key 'target_id': {config.target_id!r} is defined twice")
-        configs[config.target_id] = config
-    return configs
+    """Every target under ``path`` (``target_files``); a ConfigError lists every problem."""
+    from leviathan_core.target_files import load_target_set  # it builds on this module
+
+    return load_target_set(path).require_valid()

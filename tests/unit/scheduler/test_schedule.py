@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from leviathan_adapters import slots
-from leviathan_core.config import AutonomyConfig, ConfigError, config_fingerprint
+from leviathan_core.config import AutonomyConfig, ConfigError
 from leviathan_core.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
 from leviathan_core.events import EventType, new_event
 from leviathan_core.state import AttemptSummary
-from leviathan_scheduler.cron import CronSchedule
+from leviathan_scheduler.cron import CronSchedule, tick_offset
 from leviathan_scheduler.schedule import (
     beat_schedule,
     is_target_entry,
@@ -51,8 +51,14 @@ def test_one_cycle_and_one_reconcile_entry_per_target() -> None:
     assert radix["task"] == TASK_SELECT_CYCLE
     assert radix["args"] == ("radix",)
     assert radix["options"]["queue"] == QUEUE_SCHEDULER
-    assert radix["schedule"] == CronSchedule("*/5 * * * *")
-    assert entries["select-cycle:beta"]["schedule"] == CronSchedule("0 9 * * 1-5")
+    assert radix["schedule"] == CronSchedule(
+        "*/5 * * * *", tick_offset("radix", "*/5 * * * *", 300)
+    )
+    assert entries["select-cycle:beta"]["schedule"] == CronSchedule(
+        "0 9 * * 1-5", tick_offset("beta", "0 9 * * 1-5", 300)
+    )
+    unspread = beat_schedule({"radix": cfg("radix", schedule_spread_seconds=0)}, None)
+    assert unspread["select-cycle:radix"]["schedule"] == CronSchedule("*/5 * * * *")
     assert entries["reconcile:beta"]["task"] == TASK_RECONCILE
     assert entries["reconcile:beta"]["schedule"] == 30.0
 
@@ -65,9 +71,11 @@ def test_the_override_replaces_every_cron() -> None:
 
 
 def test_schedule_changes_name_each_added_removed_and_changed_entry() -> None:
-    old = beat_schedule({"radix": cfg("radix"), "gone": cfg("gone")}, None)
+    flat = {"schedule_spread_seconds": 0}
+    old = beat_schedule({"radix": cfg("radix", **flat), "gone": cfg("gone", **flat)}, None)
     new = beat_schedule(
-        {"radix": cfg("radix", schedule_cron="0 9 * * *"), "beta": cfg("beta")}, None
+        {"radix": cfg("radix", schedule_cron="0 9 * * *", **flat), "beta": cfg("beta", **flat)},
+        None,
     )
     lines = schedule_changes(old, new)
     assert lines[:4] == [
@@ -82,19 +90,6 @@ def test_schedule_changes_name_each_added_removed_and_changed_entry() -> None:
     assert schedule_changes(new, new) == []
     assert all(is_target_entry(name) for name in new)
     assert not is_target_entry("celery.backend_cleanup")
-
-
-def test_config_fingerprint_follows_the_files_load_configs_reads(tmp_path: Path) -> None:
-    (tmp_path / "radix.yaml").write_text("target_id: radix\n")
-    first = config_fingerprint(tmp_path)
-    (tmp_path / "notes.txt").write_text("not a target file")
-    assert config_fingerprint(tmp_path) == first
-    (tmp_path / "beta.yml").write_text("target_id: beta\n")
-    second = config_fingerprint(tmp_path)
-    assert second != first
-    (tmp_path / "beta.yml").write_text("target_id: beta2\n")
-    assert config_fingerprint(tmp_path) not in {first, second}
-    assert config_fingerprint(tmp_path / "radix.yaml") != config_fingerprint(tmp_path / "none.yaml")
 
 
 @pytest.mark.parametrize(
@@ -127,7 +122,12 @@ def test_parse_duration_refuses(text: str) -> None:
 
 def test_next_tick() -> None:
     now = datetime(2026, 1, 1, 12, 3, 10, tzinfo=UTC)
-    assert next_tick(cfg("r"), now, None) == "2026-01-01T12:05:00+00:00 (*/5 * * * *)"
+    unspread = cfg("r", schedule_spread_seconds=0)
+    assert next_tick(unspread, now, None) == "2026-01-01T12:05:00+00:00 (*/5 * * * *, +0s)"
+    offset = tick_offset("r", "*/5 * * * *", 300)
+    shifted = datetime(2026, 1, 1, 12, 0, tzinfo=UTC).timestamp() + offset
+    expected = datetime.fromtimestamp(shifted + (300 if shifted <= now.timestamp() else 0), UTC)
+    assert next_tick(cfg("r"), now, None).startswith(expected.isoformat())
     assert next_tick(cfg("r"), now, 2.0).startswith("every 2s")
 
 
@@ -151,7 +151,7 @@ def test_status_reads_every_system_and_shows_what_is_missing() -> None:
     assert "  Breaker: closed (0/2 consecutive failures)" in text
     assert "  Slots: running 1/1, PRs 1/1, fence 1" in text
     assert "  Open PRs: unavailable (secondary rate limit)" in text
-    assert text[-1].startswith("  Next tick: 2026-01-01T12:05:00+00:00")
+    assert text[-1].startswith("  Next tick: 2026-01-01T12:0")
 
 
 def test_status_says_when_the_half_open_breaker_probes() -> None:

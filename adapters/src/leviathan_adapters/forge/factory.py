@@ -7,6 +7,7 @@ the reconciler and the worker all talk to the same forge the same way.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from leviathan_adapters.forge.base import Forge
 from leviathan_adapters.forge.local import LocalForge, local_repo_path
@@ -21,8 +22,19 @@ def local_store_dir(config: AutonomyConfig, settings: Settings) -> Path:
     return Path(settings.data_dir) / "forge" / config.target_id
 
 
-def make_forge(config: AutonomyConfig, settings: Settings) -> Forge:
-    """A GitHubForge or LocalForge for ``config``; a ConfigError names the bad key."""
+def make_forge(
+    config: AutonomyConfig,
+    settings: Settings,
+    *,
+    github: Any = None,
+    budget: Any = None,
+    shared: Any = None,
+) -> Forge:
+    """A GitHubForge or LocalForge for ``config``; a ConfigError names the bad key.
+
+    ``github``, ``budget``, ``shared``: a PyGithub client, a rate-limit hold and an
+    ETag cache shared by the GitHub targets of one token (the scheduler's ``Runtime``).
+    """
     if config.forge == "github":
         repo = config.github_repo
         if repo is None:
@@ -34,7 +46,14 @@ def make_forge(config: AutonomyConfig, settings: Settings) -> Forge:
         # Imported here: PyGithub costs seconds of start-up that local targets never need.
         from leviathan_adapters.forge.github import GitHubForge
 
-        return GitHubForge(repo, settings.github_token, api_url=config.github_api_url)
+        return GitHubForge(
+            repo,
+            settings.github_token,
+            api_url=config.github_api_url,
+            github=github,
+            budget=budget,
+            shared=shared,
+        )
     try:
         repo_path = local_repo_path(config.target_repo_url)
     except ValueError as exc:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from leviathan_adapters.forge.base import (
     is_agent_branch,
 )
 from leviathan_adapters.forge.github_errors import error_messages, is_duplicate_pull, translate
+from leviathan_adapters.forge.rate_budget import RateBudget
+from leviathan_adapters.forge.shared_cache import SharedCache, SharedEntry
 from leviathan_adapters.git_auth import secret_value
 
 T = TypeVar("T")
@@ -85,6 +88,23 @@ def transport_retry(retries: int) -> Retry:
         allowed_methods=frozenset({"GET", "HEAD", "DELETE"}),
         respect_retry_after_header=False,
         raise_on_status=False,
+    )
+
+
+def github_client(
+    api_url: str, token: str | None, *, timeout: float = 10, retries: int = 2, pool_size: int = 64
+) -> Github:
+    """A PyGithub client to share between the forges of one token (one connection pool)."""
+    return Github(
+        base_url=api_url.rstrip("/"),
+        auth=Auth.Token(token) if token else None,
+        timeout=max(1, ceil(timeout)),
+        per_page=100,
+        retry=transport_retry(retries),
+        pool_size=pool_size,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+        lazy=True,
     )
 
 
@@ -133,7 +153,13 @@ class GitHubForge:
         per_page: int = 100,
         retries: int = 2,
         cache_size: int = 512,
+        github: Github | None = None,
+        budget: RateBudget | None = None,
+        shared: SharedCache | None = None,
     ) -> None:
+        """``github``: a client shared with other forges of the same token (``github_client``);
+        ``budget``: the token's rate-limit hold shared in Redis (``rate_budget``);
+        ``shared``: the token's ETag cache shared in Redis (``shared_cache``)."""
         if not _REPO_NAME.match(repo_full_name or ""):
             raise ValueError(f"GitHub repository {repo_full_name!r} is not of the form owner/name")
         if not 1 <= per_page <= 100:
@@ -143,16 +169,11 @@ class GitHubForge:
         self.per_page = per_page
         self.stats = RequestStats()
         self._token = secret_value(token)
-        self._github = Github(
-            base_url=self.api_url,
-            auth=Auth.Token(self._token) if self._token else None,
-            timeout=max(1, ceil(timeout)),
-            per_page=per_page,
-            retry=transport_retry(retries),
-            seconds_between_requests=None,
-            seconds_between_writes=None,
-            lazy=True,
+        self._github = github or github_client(
+            self.api_url, self._token, timeout=timeout, retries=retries, pool_size=10
         )
+        self.budget = budget
+        self.shared = shared
         self._path = f"/repos/{repo_full_name}"
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = cache_size
@@ -186,6 +207,7 @@ class GitHubForge:
     ) -> PullRequestInfo:
         """Open a PR; GitHub's 422 "already exists" returns the open PR for ``branch``."""
         action = f"creating a pull request from {branch} into {base}"
+        self._hold_check(action)
         repo = self._github.get_repo(self.repo_full_name)
         try:
             created = repo.create_pull(base=base, head=branch, title=title, body=body)
@@ -204,6 +226,7 @@ class GitHubForge:
     def delete_branch(self, branch: str) -> bool:
         """Delete ``branch``; False when it did not exist (idempotent)."""
         url = f"{self._path}/git/refs/heads/{quote(branch, safe='/')}"
+        self._hold_check(f"deleting branch {branch}")
         try:
             self._github.requester.requestJsonAndCheck("DELETE", url)
         except GithubException as exc:
@@ -214,6 +237,15 @@ class GitHubForge:
         except Exception as exc:
             raise self._mapped(exc, f"deleting branch {branch}") from None
         return True
+
+    def get_json(self, url: str, params: dict[str, Any] | None, action: str) -> Any:
+        """A conditional GET's JSON (cached on 304); GitHub's refusal as GithubException."""
+        try:
+            return self._get(url, params)[1]
+        except GithubException:
+            raise
+        except Exception as exc:
+            raise self._mapped(exc, action) from None
 
     # ---- plumbing ------------------------------------------------------------
     def _ours(self, pull: dict[str, Any]) -> bool:
@@ -230,7 +262,15 @@ class GitHubForge:
             raise ForgeRejected(f"GitHub says a pull request exists for {branch} but none is open")
         return pull_info(pulls[0])
 
+    def _hold_check(self, action: str) -> None:
+        """Refuse to send while the token's budget is held (no request, no cost)."""
+        hold = self.budget.current() if self.budget is not None else None
+        if hold is not None:
+            raise ForgeUnavailable(f"not {action}: {hold.describe(time.time())}")
+
     def _mapped(self, exc: Exception, action: str) -> Exception:
+        if self.budget is not None and isinstance(exc, GithubException):
+            self.budget.observe(exc.status, dict(exc.headers or {}))
         hidden = isinstance(exc, GithubException) and exc.status == 404 and self._repo_hidden()
         return translate(exc, action, self._token, repo=self.repo_full_name, repo_hidden=hidden)
 
@@ -271,8 +311,13 @@ class GitHubForge:
     def _get(self, url: str, params: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
         """A conditional GET: a 304 answers from the cache at no rate-limit cost."""
         key = f"{url}?{urlencode(sorted((params or {}).items()))}"
+        self._hold_check(f"reading {url}")
         with self._cache_lock:
             cached = self._cache.get(key)
+        if cached is None and self.shared is not None:
+            entry = self.shared.get(key)
+            if entry is not None:
+                cached = _Cached(entry.etag, entry.headers, entry.data)
         conditional = {"If-None-Match": cached.etag} if cached else {}
         requester = self._github.requester
         status, headers, body = requester.requestJson("GET", url, params, conditional)
@@ -280,18 +325,26 @@ class GitHubForge:
             self.stats.requests += 1
             self.stats.not_modified += status == 304
         if status == 304 and cached is not None:
-            with self._cache_lock:
-                self._cache.move_to_end(key)
+            self._remember(key, cached)
             return cached.headers, cached.data
+        if self.budget is not None:
+            self.budget.observe(status, headers)
         data = _json(body)
         if status >= 300:
             raise requester.createException(status, headers, data)
         if headers.get("etag"):
-            with self._cache_lock:
-                self._cache[key] = _Cached(headers["etag"], headers, data)
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+            fresh = _Cached(headers["etag"], headers, data)
+            self._remember(key, fresh)
+            if self.shared is not None:
+                self.shared.put(key, SharedEntry(fresh.etag, headers, data))
         return headers, data
+
+    def _remember(self, key: str, cached: _Cached) -> None:
+        with self._cache_lock:
+            self._cache[key] = cached
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
 
 def _says(exc: GithubException, text: str) -> bool:

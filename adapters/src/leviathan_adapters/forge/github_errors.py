@@ -121,6 +121,8 @@ def translate(
     ``ForgeUnavailable`` too: callers must never see a library exception, and
     an unreadable fact fails closed.
     """
+    if isinstance(exc, (ForgeUnavailable, ForgeRejected)):
+        return exc  # already ours (a rate-limit hold, a malformed answer)
     if isinstance(exc, GithubException):
         detail = "; ".join(error_messages(exc)) or "no message"
         limit = rate_limit(exc)

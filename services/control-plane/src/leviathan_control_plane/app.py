@@ -36,7 +36,7 @@ def create_app(
         engine=engine,
         store=EventStore(engine),
         reader=reader,
-        metrics=Metrics(reader),
+        metrics=Metrics(reader, settings.redis_url),
         token=token,
         max_batch_events=settings.max_batch_events,
         webhooks=hooks,

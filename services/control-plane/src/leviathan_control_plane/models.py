@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from leviathan_core.events import ID_PATTERN, Event, WireTime
-from leviathan_core.state import AttemptSummary
+from leviathan_core.state import AttemptSummary, TargetState
 
 TARGET_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -148,6 +148,12 @@ class TargetInfo(BaseModel):
 
 class TargetList(BaseModel):
     targets: list[TargetInfo]
+
+
+class TargetStates(BaseModel):
+    """``GET /v1/targets/states``: one state per ``target`` asked, in that order."""
+
+    states: list[TargetState]
 
 
 class RecentEvent(BaseModel):

@@ -7,6 +7,8 @@ contract: change it only together with the docs that quote them
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -120,5 +122,12 @@ def task_lines(decision: Decision, facts: Facts | None = None) -> list[str]:
     return out
 
 
+_EMIT = threading.Lock()
+
+
 def emit(lines: Iterable[str]) -> None:
-    print("\n".join(lines), flush=True)
+    """One block at a time: the threads of a threads-pool worker never interleave lines."""
+    text = "\n".join(lines) + "\n"
+    with _EMIT:
+        sys.stdout.write(text)
+        sys.stdout.flush()

@@ -130,9 +130,9 @@ def run_cycle(config: AutonomyConfig, deps: CycleDeps) -> CycleOutcome:
         return _locked(config, deps)
     try:
         report = reconcile(config, deps)
-        if report.failed or report.released_running or report.released_pr or report.closed_prs:
+        if report.changed:
             log.info("target %s: reconciled %s", target, report)
-        gathered = gather(config, deps)
+        gathered = gather(config, deps, None if report.changed else report.state)
         decision = decide(config, gathered.backlog, gathered.facts)
         for alarm in records.alarms(config, gathered, decision, deps.clock()):
             _post_once(deps, alarm)

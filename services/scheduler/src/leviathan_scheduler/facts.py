@@ -123,8 +123,13 @@ def last_failure_age(
     return (deps.clock() - when).total_seconds()
 
 
-def gather(config: AutonomyConfig, deps: CycleDeps) -> Gathered:
-    """Read every fact; each one that cannot be read is named in ``facts.unavailable``."""
+def gather(config: AutonomyConfig, deps: CycleDeps, known: TargetState | None = None) -> Gathered:
+    """Read every fact; each one that cannot be read is named in ``facts.unavailable``.
+
+    ``known``: the control plane's state as this cycle's reconcile read it for
+    today, when the reconcile changed nothing: reading it again would cost a
+    round trip for the same answer.
+    """
     target = config.target_id
     unavailable: dict[str, str] = {}
     pause: slots.PauseState | None = None
@@ -140,7 +145,8 @@ def gather(config: AutonomyConfig, deps: CycleDeps) -> Gathered:
     except RedisError as exc:
         unavailable["redis"] = f"Redis: {exc}"
     try:
-        state = deps.control_plane.target_state(target, today)
+        state = known if known is not None and known.usage_day == today else None
+        state = state or deps.control_plane.target_state(target, today)
     except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
         unavailable["control_plane"] = f"control plane: {exc}"
     try:

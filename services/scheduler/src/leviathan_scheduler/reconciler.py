@@ -24,6 +24,7 @@ from leviathan_core.config import AutonomyConfig
 from leviathan_core.events import EventType, FailureReason, new_event
 from leviathan_core.runs import ExecutorUnavailable, RunStatus
 from leviathan_core.state import AttemptSummary, OpenPullRequest, TargetState
+from leviathan_core.usage import usage_day
 from leviathan_scheduler.deps import CycleDeps
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ class ReconcileReport:
     closed_prs: list[int] = field(default_factory=list)
     renewed_pr: list[str] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)
+    # The state read at the start; still the state when nothing above changed.
+    state: TargetState | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.failed or self.released_running or self.released_pr or self.closed_prs)
 
 
 def slot_lease_seconds(config: AutonomyConfig) -> int:
@@ -212,11 +219,12 @@ def reconcile(config: AutonomyConfig, deps: CycleDeps) -> ReconcileReport:
     report = ReconcileReport()
     target = config.target_id
     try:
-        state = deps.control_plane.target_state(target)
+        state = deps.control_plane.target_state(target, usage_day(deps.clock()))
     except (ControlPlaneUnavailable, ControlPlaneRejected) as exc:
         log.warning("reconcile %s: control plane unavailable: %s", target, exc)
         report.unavailable.append("control_plane")
         return report
+    report.state = state
     try:
         still_running = _reconcile_running(deps, config, state, report)
         seen = slots.holders(deps.redis, target)

@@ -1,7 +1,8 @@
 """The beat schedule, built from the target files (pure).
 
-One select-cycle entry per target on its ``schedule_cron`` and one reconcile
-entry per target on its ``reconcile_interval_seconds``.
+One select-cycle entry per target on its ``schedule_cron``, shifted by the
+target's stable offset (``cron.tick_offset``), and one reconcile entry per
+target on its ``reconcile_interval_seconds``.
 ``LEVIATHAN_SCHEDULE_SECONDS`` replaces every cron with a fixed interval, for
 demos and tests.
 """
@@ -15,7 +16,7 @@ from leviathan_adapters.process_settings import run_env_file
 from leviathan_core.config import AutonomyConfig, ConfigError
 from leviathan_core.constants import QUEUE_SCHEDULER, TASK_RECONCILE, TASK_SELECT_CYCLE
 from leviathan_core.settings import Settings
-from leviathan_scheduler.cron import CronSchedule
+from leviathan_scheduler.cron import CronSchedule, tick_offset
 
 SCHEDULE_OVERRIDE_ENV: Final = "LEVIATHAN_SCHEDULE_SECONDS"
 # A tick that waited this long in the queue is stale; the next one will come.
@@ -60,7 +61,8 @@ def beat_schedule(
             tick: Any = override_seconds
             expires = override_seconds
         else:
-            tick = CronSchedule(config.schedule_cron)
+            offset = tick_offset(target_id, config.schedule_cron, config.schedule_spread_seconds)
+            tick = CronSchedule(config.schedule_cron, offset)
             expires = CRON_TICK_EXPIRES_SECONDS
         entries[f"select-cycle:{target_id}"] = {
             "task": TASK_SELECT_CYCLE,

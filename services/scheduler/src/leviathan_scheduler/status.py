@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
 from redis.exceptions import RedisError
 
 from leviathan_adapters import slots
@@ -21,6 +20,7 @@ from leviathan_core import breaker, budgets
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.state import AttemptSummary
 from leviathan_core.usage import usage_day
+from leviathan_scheduler.cron import next_time, tick_offset
 from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.facts import last_failure_age
 
@@ -46,8 +46,9 @@ def next_tick(config: AutonomyConfig, now: datetime, override_seconds: float | N
     """When beat fires this target's next cycle (an interval when overridden)."""
     if override_seconds is not None:
         return f"every {override_seconds:g}s (LEVIATHAN_SCHEDULE_SECONDS)"
-    upcoming = croniter(config.schedule_cron, now).get_next(datetime)
-    return f"{upcoming.isoformat()} ({config.schedule_cron})"
+    offset = tick_offset(config.target_id, config.schedule_cron, config.schedule_spread_seconds)
+    upcoming = next_time(config.schedule_cron, now, offset)
+    return f"{upcoming.isoformat()} ({config.schedule_cron}, +{offset:g}s)"
 
 
 READINGS = ("paused", "slots", "breaker", "tokens", "running_attempts", "open_prs")

@@ -9,8 +9,8 @@ broken file cannot make Celery retry a tick in a loop.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import asdict
-from functools import lru_cache
 from typing import Any
 
 from celery import Celery
@@ -31,10 +31,15 @@ log = logging.getLogger(__name__)
 def register(app: Celery, settings: Settings) -> None:
     """Add ``select_cycle`` and ``reconcile`` to ``app``, sharing one runtime per app."""
 
-    @lru_cache(maxsize=1)
+    built: list[Runtime] = []
+    lock = threading.Lock()
+
     def runtime() -> Runtime:
-        """One runtime per worker process: clients are reused across ticks."""
-        return Runtime(settings, app.send_task)
+        """One runtime per worker process, shared by its threads: clients are reused."""
+        with lock:
+            if not built:
+                built.append(Runtime(settings, app.send_task))
+            return built[0]
 
     @app.task(name=TASK_SELECT_CYCLE, shared=False)  # type: ignore[untyped-decorator]
     def select_cycle(target_id: str) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from leviathan_control_plane.queries.reader import Reader
+from leviathan_core.constants import QUEUE_DISPATCH, QUEUE_SCHEDULER
 
 log = logging.getLogger("leviathan.control_plane")
+QUEUE_METRIC = "leviathan_queue_messages"  # what overlays/autoscale's HPA follows
 
 
 class BreakerCollector(Collector):
@@ -40,10 +42,45 @@ class BreakerCollector(Collector):
         yield failures
 
 
+class QueueCollector(Collector):
+    """Messages waiting in each Leviathan queue, read from the broker at scrape time.
+
+    ``leviathan_queue_messages{queue="leviathan.scheduler"}`` is what the
+    selection workers' autoscaler follows (``ops/k8s/scaling/``): a backlog of
+    ticks means the workers fall behind the window. Celery's Redis transport
+    keeps a queue's messages in a list named after it. An unreachable broker
+    leaves the gauge out of the scrape rather than failing it.
+    """
+
+    def __init__(self, redis_url: str, queues: tuple[str, ...]) -> None:
+        from redis import Redis
+
+        self.redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self.queues = queues
+
+    def collect(self) -> Iterator[Metric]:
+        from redis.exceptions import RedisError
+
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for queue in self.queues:
+                    pipe.llen(queue)
+                lengths = pipe.execute()
+        except RedisError as exc:
+            log.warning("queue metrics unavailable: %s", exc)
+            return
+        gauge = GaugeMetricFamily(
+            QUEUE_METRIC, "Messages waiting in a Celery queue", labels=["queue"]
+        )
+        for queue, length in zip(self.queues, lengths, strict=True):
+            gauge.add_metric([queue], float(length))
+        yield gauge
+
+
 class Metrics:
     """The service's counters and histograms, on a registry of its own."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, redis_url: str | None = None) -> None:
         self.registry = CollectorRegistry()
         self.events = Counter(
             "leviathan_events_ingested",
@@ -66,3 +103,5 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(BreakerCollector(reader))
+        if redis_url:
+            self.registry.register(QueueCollector(redis_url, (QUEUE_SCHEDULER, QUEUE_DISPATCH)))

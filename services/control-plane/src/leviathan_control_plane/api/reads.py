@@ -23,9 +23,11 @@ from leviathan_control_plane.models import (
     EventPage,
     GraphSummary,
     TargetList,
+    TargetStates,
     TargetUsage,
     VerifyReport,
 )
+from leviathan_control_plane.queries.state import MAX_BATCH
 from leviathan_core.events import ID_PATTERN, EventType, read_time
 from leviathan_core.state import TargetState
 
@@ -89,6 +91,25 @@ def graph_summary(services: ServicesDep) -> GraphSummary:
 def list_targets(services: ServicesDep) -> TargetList:
     infos, _ = services.reader.targets()
     return TargetList(targets=infos)
+
+
+@router.get(
+    "/targets/states",
+    response_model=TargetStates,
+    responses=ERROR_RESPONSES,
+    summary="The state of many targets in one request, in the order asked",
+)
+def target_states(
+    services: ServicesDep,
+    target: Annotated[
+        list[Annotated[str, Query(pattern=TARGET_PATTERN)]],
+        Query(min_length=1, max_length=MAX_BATCH, description="a target id; repeat for more"),
+    ],
+    day: DayQuery = None,
+) -> TargetStates:
+    return TargetStates(
+        states=services.reader.states(target, parse_day(day) if day is not None else None)
+    )
 
 
 @router.get(

@@ -34,6 +34,10 @@ class Reader:
         """``day``: the UTC day whose tokens to report; None: today here."""
         return state.state(self.engine, target_id, day or utcnow().date())
 
+    def states(self, target_ids: list[str], day: date | None = None) -> list[TargetState]:
+        """Many targets' states in one go, in the order asked."""
+        return state.states(self.engine, target_ids, day or utcnow().date())
+
     def usage(self, target_id: str, days: int, until: date | None = None) -> TargetUsage:
         """Tokens per day for the ``days`` ending with ``until`` (None: today here)."""
         return usage.usage(self.engine, target_id, until or utcnow().date(), days)

@@ -8,21 +8,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Engine, select
 
 from leviathan_control_plane.log import schema
 from leviathan_control_plane.models import DayUsage, ModelUsage, TargetUsage
-
-
-def tokens_on(conn: Connection, target_id: str, day: date) -> int:
-    """The target's total tokens on ``day``, all models together."""
-    u = schema.token_usage
-    total = conn.execute(
-        select(func.coalesce(func.sum(u.c.total_tokens), 0)).where(
-            u.c.target_id == target_id, u.c.usage_day == day
-        )
-    ).scalar_one()
-    return int(total)
 
 
 def usage(engine: Engine, target_id: str, until: date, days: int) -> TargetUsage:
