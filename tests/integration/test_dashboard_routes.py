@@ -223,6 +223,7 @@ def test_every_answer_forbids_remote_sources_and_script(cp: ControlPlane) -> Non
     answers = [get(cp, p, **bearer(cp)) for p in PAGES]
     answers += [
         get(cp, "/dashboard/"),
+        get(cp, "/dashboard"),
         get(cp, "/dashboard/login"),
         login(cp, "wrong"),
         login(cp, cp.token),

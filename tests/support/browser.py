@@ -65,8 +65,10 @@ def chromium(profile: Path) -> Iterator[webdriver.Chrome]:
 
 def full_page_png(chrome: webdriver.Chrome, path: Path) -> Path:
     """The whole page, not only the window: the viewport is set to the page's height."""
-    height = int(chrome.execute_script("return document.documentElement.scrollHeight"))
-    metrics = {"width": 1400, "height": max(600, min(height, 6000)), "deviceScaleFactor": 1}
+    height = int(
+        chrome.execute_script("return Math.ceil(document.body.getBoundingClientRect().bottom)")
+    )
+    metrics = {"width": 1400, "height": max(400, min(height + 16, 6000)), "deviceScaleFactor": 1}
     chrome.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "mobile": False})
     try:
         chrome.save_screenshot(str(path))

@@ -38,6 +38,11 @@ def _redirect(location: str) -> Response:
     return secured(RedirectResponse(location, status_code=303))
 
 
+@public.get("")
+def bare_prefix() -> Response:
+    return _redirect(f"{PREFIX}/")
+
+
 @public.get("/static/dashboard.css")
 def stylesheet() -> Response:
     return secured(Response(STYLESHEET.read_bytes(), media_type="text/css"))
