@@ -230,7 +230,10 @@ def test_every_answer_forbids_remote_sources_and_script(cp: ControlPlane) -> Non
         get(cp, "/dashboard/static/dashboard.css"),
         get(cp, "/dashboard/targets/nobody", **bearer(cp)),
         get(cp, "/dashboard/", "v1.1.x.y"),
+        get(cp, "/dashboard/attempts?limit=0", **bearer(cp)),  # the app's own 422
+        get(cp, "/dashboard/nothing-here", **bearer(cp)),  # and its 404
     ]
+    assert [a.status_code for a in answers[-2:]] == [422, 404]
     for answer in answers:
         policy = answer.headers["content-security-policy"]
         directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))

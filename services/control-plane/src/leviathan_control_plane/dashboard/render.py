@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -80,14 +81,36 @@ def environment() -> Environment:
 _ENV: Final = environment()
 
 
-def secured(response: Response) -> Response:
-    """Add the dashboard's security headers to any of its responses."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers[name] = value
-    return response
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every answer under ``prefix``.
+
+    At this level rather than in each route, so redirects, refusals and the
+    app's own error answers (a 422 for a bad query) carry them too.
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (
+            path == self.prefix or path.startswith(self.prefix + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k for k, _ in self.headers}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message["headers"] = kept + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
 
 
 def page(template: str, status: int = 200, **context: Any) -> Response:
-    """Render one page of the dashboard with its headers."""
+    """Render one page of the dashboard (its headers come from SecurityHeaders)."""
     html = _ENV.get_template(template).render(**context)
-    return secured(HTMLResponse(html, status_code=status))
+    return HTMLResponse(html, status_code=status)

@@ -1,7 +1,7 @@
 """The dashboard's pages: login, targets, one target, the attempt timeline, one attempt, chart.
 
 Every page but the login form and the stylesheet needs ``require_viewer``;
-every answer carries the security headers (render.secured). The routes only
+every answer carries the security headers (render.SecurityHeaders). The routes only
 fetch from the read side and hand the results to the pure view models.
 """
 
@@ -19,7 +19,7 @@ from leviathan_control_plane.api.auth import tokens_match
 from leviathan_control_plane.api.services import Services, get_services
 from leviathan_control_plane.dashboard import chart, session, views
 from leviathan_control_plane.dashboard.guard import LoginRequired, expected_token, require_viewer
-from leviathan_control_plane.dashboard.render import page, secured
+from leviathan_control_plane.dashboard.render import SecurityHeaders, page
 from leviathan_control_plane.models import TARGET_PATTERN
 from leviathan_core.events import ID_PATTERN
 
@@ -35,7 +35,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends
 
 
 def _redirect(location: str) -> Response:
-    return secured(RedirectResponse(location, status_code=303))
+    return RedirectResponse(location, status_code=303)
 
 
 @public.get("")
@@ -45,7 +45,7 @@ def bare_prefix() -> Response:
 
 @public.get("/static/dashboard.css")
 def stylesheet() -> Response:
-    return secured(Response(STYLESHEET.read_bytes(), media_type="text/css"))
+    return Response(STYLESHEET.read_bytes(), media_type="text/css")
 
 
 # Why the form is shown again, by a fixed word in its query (nothing from the request is echoed).
@@ -175,3 +175,4 @@ def install(app: FastAPI) -> None:
     app.include_router(public)
     app.include_router(router)
     app.add_exception_handler(LoginRequired, _login_required)
+    app.add_middleware(SecurityHeaders, prefix=PREFIX)
