@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,29 @@ def test_the_control_plane_installs_no_cluster_github_or_git_client() -> None:
     names = installed("leviathan-control-plane")
     assert "fastapi" in names  # the export really lists the service's dependencies
     assert names & HEAVY == set()
+    assert "jinja2" in names  # the dashboard's templates
+    assert "selenium" not in names  # a test tool, never in the image
+
+
+def test_the_control_plane_wheel_carries_the_dashboard_templates(tmp_path: Path) -> None:
+    """The image installs the wheel, so the pages must be in it, not only in the tree."""
+    uv = shutil.which("uv")
+    assert uv is not None
+    subprocess.run(
+        [uv, "build", "--package", "leviathan-control-plane", "--wheel", "-o", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    source = ROOT / "services/control-plane/src"
+    dashboard = source / "leviathan_control_plane/dashboard"
+    wanted = {
+        str(f.relative_to(source)) for f in dashboard.rglob("*") if f.suffix in (".html", ".css")
+    }
+    assert wanted and wanted <= names
 
 
 @pytest.mark.parametrize(

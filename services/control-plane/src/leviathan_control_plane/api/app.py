@@ -2,7 +2,8 @@
 error handlers, middleware and OpenAPI document.
 
 The token guards every route but operations and the webhook (HMAC-signed
-instead); unknown query parameters are refused on every route.
+instead; the dashboard also takes a session cookie made from it); unknown
+query parameters are refused on every route of the JSON API.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from leviathan_control_plane.api.middleware import BodyLimit, RequestContext
 from leviathan_control_plane.api.openapi import build_openapi
 from leviathan_control_plane.api.services import Services
 from leviathan_control_plane.api.strict_query import reject_unknown_query
+from leviathan_control_plane.dashboard import mount as mount_dashboard
 
 
 def build_api(services: Services, *, max_body_bytes: int, close: Callable[[], None]) -> FastAPI:
@@ -43,6 +45,7 @@ def build_api(services: Services, *, max_body_bytes: int, close: Callable[[], No
     app.include_router(writes.router, dependencies=[token, strict])
     app.include_router(reads.router, dependencies=[token, strict])
     app.include_router(webhooks.router, dependencies=[strict])  # HMAC-signed instead
+    mount_dashboard(app)  # HTML pages over the read side; token or session cookie
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(RequestContext, metrics=services.metrics)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

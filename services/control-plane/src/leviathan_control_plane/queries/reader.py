@@ -13,7 +13,18 @@ from typing import Any
 from sqlalchemy import Engine
 
 from leviathan_control_plane.models import GraphSummary, TargetInfo, TargetUsage, VerifyReport
-from leviathan_control_plane.queries import attempts, events, state, targets, usage, verify
+from leviathan_control_plane.queries import (
+    attempts,
+    cycles,
+    events,
+    state,
+    targets,
+    timeline,
+    usage,
+    verify,
+)
+from leviathan_control_plane.queries.cycles import CycleRecord
+from leviathan_control_plane.queries.timeline import DayOutcomes
 from leviathan_core.events import Event, utcnow
 from leviathan_core.state import AttemptSummary, TargetState
 
@@ -73,3 +84,18 @@ class Reader:
 
     def verify(self, target_id: str) -> VerifyReport:
         return verify.verify(self.engine, target_id)
+
+    def last_cycle(self, target_id: str) -> CycleRecord | None:
+        return cycles.last_cycle(self.engine, target_id)
+
+    def task_titles(self, target_id: str) -> dict[str, str]:
+        return cycles.task_titles(self.engine, target_id)
+
+    def events_of(self, attempt_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        return timeline.events_of(self.engine, attempt_ids)
+
+    def outcomes(
+        self, target_id: str | None, days: int, until: date | None = None
+    ) -> list[DayOutcomes]:
+        """Attempts per UTC day and outcome for the ``days`` ending with ``until`` (None: today)."""
+        return timeline.outcomes(self.engine, target_id, until or utcnow().date(), days)
