@@ -8,6 +8,7 @@ empty for github.com style, ``/api/v3`` for GitHub Enterprise style):
   ``base``, ``sort``, ``direction``, ``per_page`` (max 100), ``page``);
   ``GET|PATCH /repos/{o}/{r}/pulls/{n}``; ``GET /repos/{o}/{r}/pulls/{n}/files``
   (paginated); ``DELETE /repos/{o}/{r}/git/refs/heads/{branch}``.
+- Issues and a collaborator's permission (``tests.support.github_fake_issues``).
 - Pagination answers ``Link`` with rel first/prev/next/last built from the
   request URL, and every object carries absolute ``url`` fields on the fake's
   own host:port, as PyGithub follows them.
@@ -76,6 +77,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from tests.support.github_fake_issues import IssueRoutes
 from tests.support.github_shapes import (
     DOCS,
     DOCS_CREATE_PULL,
@@ -151,7 +153,7 @@ class _Fault:
         self.status, self.message = status, message
 
 
-class GitHubFake:
+class GitHubFake(IssueRoutes):
     def __init__(
         self, prefix: str = "", token: str | None = None, *, strict: bool | None = None
     ) -> None:
@@ -385,6 +387,7 @@ class GitHubFake:
         ("PATCH", "/repos/{o}/{r}/pulls/{n}", "_patch_pull"),
         ("GET", "/repos/{o}/{r}/pulls/{n}/files", "_files"),
         ("DELETE", "/repos/{o}/{r}/git/refs/heads/{branch:path}", "_delete_ref"),
+        *IssueRoutes.ISSUE_ROUTES,  # issues and collaborator permission: github_fake_issues
     )
 
     def _router(self) -> APIRouter:
