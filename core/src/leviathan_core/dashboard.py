@@ -93,6 +93,12 @@ def escape(text: str) -> str:
     return flat.replace("@", "&#64;")
 
 
+def code(text: str) -> str:
+    """A code span (shown as typed, so no escapes) that cannot end early or split a cell."""
+    flat = " ".join(text.split()).replace("`", "'").replace("|", "\\|")
+    return f"`{flat}`"
+
+
 def digest(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -124,7 +130,7 @@ def _task_table(view: DashboardView) -> list[str]:
     lines = ["| task | title | state | attempts |", "| --- | --- | --- | --- |"]
     for row in view.rows:
         cells = (
-            f"`{escape(row.task_id)}`",
+            code(row.task_id),
             escape(row.title) or "-",
             _state_cell(row),
             f"{row.attempts} of {view.attempt_cap}",
@@ -146,7 +152,7 @@ def _status(view: DashboardView) -> list[str]:
         f"(opens at {view.breaker_threshold})"
     )
     if view.decision is None:
-        last = f"- Last cycle: dispatched `{escape(view.dispatched_task or '?')}`"
+        last = f"- Last cycle: dispatched {code(view.dispatched_task or '?')}"
     else:
         last = f"- Last cycle: nothing dispatched, {_cycle_reason(view.decision)}"
     return [pause, breaker, last]
