@@ -52,21 +52,22 @@ class GitHubIssues:
         self.forge = forge
         self._path = f"/repos/{forge.repo_full_name}"
 
-    def find(self, label: str, marker: str) -> IssueInfo | None:
-        """The oldest issue (open or closed) with ``label`` whose body holds ``marker``."""
+    def find(self, label: str, marker: str, number: int | None = None) -> IssueInfo | None:
+        """Issue ``number`` when it carries ``label``, else the oldest one (open or
+        closed) with ``label`` whose body holds ``marker``."""
         action = f"listing issues labelled {label}"
         params = {"labels": label, "state": "all", "sort": "created", "direction": "asc"}
         try:
             items = self.forge._get_all(f"{self._path}/issues", params, action)
         except ForgeRejected as exc:
             raise ForgeUnavailable(str(exc)) from None
-        for item in items:
-            if "pull_request" in item:  # GitHub lists pull requests among issues
-                continue
-            info = self.forge._call(action, partial(issue_info, item))
-            if marker in info.body:
-                return info
-        return None
+        found = [
+            self.forge._call(action, partial(issue_info, item))
+            for item in items
+            if "pull_request" not in item  # GitHub lists pull requests among issues
+        ]
+        known = [info for info in found if info.number == number]
+        return next(iter(known or [info for info in found if marker in info.body]), None)
 
     def get(self, number: int) -> IssueInfo:
         action = f"reading issue #{number}"

@@ -122,6 +122,10 @@ def issues_for(deps: CycleDeps) -> GitHubIssues | None:
     return GitHubIssues(deps.forge) if isinstance(deps.forge, GitHubForge) else None
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def write(config: AutonomyConfig, deps: CycleDeps, body: str) -> Outcome:
     """Create or edit the issue when ``body`` differs from what was written and what is there."""
     issues = issues_for(deps)
@@ -130,9 +134,10 @@ def write(config: AutonomyConfig, deps: CycleDeps, body: str) -> Outcome:
         return "failed"
     key = dashboard_key(config.target_id)
     wanted = digest(body)
-    written = deps.redis.hget(key, "digest")
-    written = written.decode() if isinstance(written, bytes) else written
-    found = issues.find(config.dashboard_label, marker(config.target_id))
+    stored = {_text(k): _text(v) for k, v in deps.redis.hgetall(key).items()}
+    written, number = stored.get("digest"), stored.get("number", "")
+    known = int(number) if number.isdigit() else None
+    found = issues.find(config.dashboard_label, marker(config.target_id), known)
     if found is None:
         created = issues.create(title(config.target_id), body, config.dashboard_label)
         deps.redis.hset(key, mapping={"digest": wanted, "number": created.number})
