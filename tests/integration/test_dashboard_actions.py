@@ -6,6 +6,8 @@ queues a cycle that redraws the dashboard."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from tests.support.dashboard_stack import TOKEN, DashboardStack, dashboard_stack
 from tests.support.scheduler_stack import Proc, celery_processes, worker_argv
 from tests.support.servers import wait_for
 
-from leviathan_core.constants import QUEUE_SCHEDULER, paused_key
+from leviathan_core.constants import QUEUE_SCHEDULER, TASK_DASHBOARD_ACTION, paused_key
 from leviathan_core.dashboard import boxes
 
 SCHEDULER_APP = "leviathan_scheduler.celery_app"
@@ -156,3 +158,37 @@ def test_a_breaker_reset_from_the_dashboard_needs_write_access(running: Dashboar
     assert reset["actor"] == "github:maint"
     assert board.stack.state()["consecutive_failures"] == 0
     until("the dashboard redrawn", lambda: "- Breaker closed" in body(board))
+
+
+def queued(redis_url: str) -> list[tuple[str, list[Any]]]:
+    client = redis.Redis.from_url(redis_url)
+    out = []
+    for raw in client.lrange(QUEUE_SCHEDULER, 0, -1):
+        envelope = json.loads(raw)
+        args = json.loads(base64.b64decode(envelope["body"]))[0]
+        out.append((envelope["headers"]["task"], args))
+    return out
+
+
+def test_a_forged_or_replayed_delivery_queues_nothing(tmp_path: Path, redis_url: str) -> None:
+    """No worker: what the control plane itself queues and records."""
+    with dashboard_stack(tmp_path, redis_url) as board:
+        board.stack.invoke("pause", "--target", "radix", "--reason", "freeze")
+        board.cycle()
+        (issue,) = board.issues()
+        before = issue.body or ""
+        after = before.replace("- [ ] Resume", "- [x] Resume")
+        forged = board.deliver_edit(before, after, "writer", delivery="f-1", secret="guess")
+        assert forged.status_code == 401
+        assert queued(redis_url) == []
+        assert board.stack.events("dashboard.requested") == []
+        real = board.deliver_edit(before, after, "writer", delivery="f-2")
+        assert real.json()["queued"] == ["radix"]
+        replay = board.deliver_edit(before, after, "writer", delivery="f-2")
+        assert replay.json()["status"] == "duplicate"
+        number = issue.number
+        assert queued(redis_url) == [(TASK_DASHBOARD_ACTION, ["radix", "resume", "writer", number])]
+        (requested,) = board.stack.events("dashboard.requested")
+        assert requested["actor"] == "github:writer"
+        assert requested["payload"]["issue_number"] == number
+        assert is_paused(board)  # the control plane itself changes nothing

@@ -54,7 +54,9 @@ class DashboardStack:
             if r.method in ("POST", "PATCH") and "/issues" in r.path
         ]
 
-    def deliver_edit(self, before: str, after: str, login: str, *, delivery: str) -> httpx.Response:
+    def deliver_edit(
+        self, before: str, after: str, login: str, *, delivery: str, secret: str = SECRET
+    ) -> httpx.Response:
         """A signed ``issues.edited`` delivery, as GitHub sends it when ``login`` edits."""
         (issue,) = self.issues()
         payload: dict[str, Any] = {
@@ -69,7 +71,7 @@ class DashboardStack:
             "sender": {"login": login},
         }
         body = json.dumps(payload).encode()
-        signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         headers = {
             "X-GitHub-Event": "issues",
             "X-GitHub-Delivery": delivery,
