@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
-from tests.support.dashboard_stack import DashboardStack, dashboard_stack
+from tests.support.dashboard_stack import TOKEN, DashboardStack, dashboard_stack
 
-from leviathan_core.constants import dashboard_key
+from leviathan_core.constants import dashboard_key, paused_key
 from leviathan_core.dashboard import boxes, marker
 
 
@@ -91,3 +92,40 @@ def test_an_edit_on_github_is_written_over_and_a_pause_shows_the_resume_box(
     board.cycle(runtime)
     (issue,) = board.issues()
     assert marker("radix") in (issue.body or "")
+
+
+def test_the_action_task_checks_the_issue_and_fails_closed(board: DashboardStack) -> None:
+    """The task run in-process, as a worker runs it, on requests the webhook would not send."""
+    from leviathan_scheduler.dashboard_actions import run_dashboard_action
+
+    board.github.set_permission(board.repo, "writer", "write")
+    board.stack.invoke("pause", "--target", "radix", "--reason", "freeze")
+    runtime = board.runtime()
+    board.cycle(runtime)
+    (dashboard,) = board.issues()
+    other = httpx.post(
+        f"{runtime.config_for('radix').github_api_url}/repos/{board.repo}/issues",
+        json={"title": "not it", "body": "- [x] Resume", "labels": ["leviathan-dashboard"]},
+        headers={"Authorization": f"token {TOKEN}"},
+    )
+    assert other.status_code == 201, other.text
+    cases = [
+        (("resume", "writer", other.json()["number"]), "not_the_dashboard"),
+        (("resume", "bad login!", dashboard.number), "bad_request"),
+        (("drop-tables", "writer", dashboard.number), "bad_request"),
+        (("resume", "stranger", dashboard.number), "forge_unavailable"),  # GitHub's 404
+    ]
+    for (action, login, number), reason in cases:
+        result = run_dashboard_action(runtime, "radix", action, login, number)
+        assert (result["status"], result["reason"]) == ("refused", reason), (action, login)
+    board.github.inject("server_error", times=None, match="/permission", status=502)
+    result = run_dashboard_action(runtime, "radix", "resume", "writer", dashboard.number)
+    assert (result["status"], result["reason"]) == ("refused", "forge_unavailable")
+    assert redis.Redis.from_url(board.stack.redis_url).exists(paused_key("radix"))
+    refusals = board.stack.events("dashboard.refused")
+    assert [e["payload"]["reason"] for e in refusals] == [r for _, r in cases] + [
+        "forge_unavailable"
+    ]
+    board.github.clear_faults()
+    done = run_dashboard_action(runtime, "radix", "resume", "writer", dashboard.number)
+    assert done["status"] == "resumed"
