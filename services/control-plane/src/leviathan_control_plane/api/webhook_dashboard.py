@@ -56,8 +56,12 @@ def dashboard_delivery(
     requests, why = dashboard_requests(payload, _configs(hooks))
     if not requests:
         return [], why
-    append_strict(services, [requested_event(r, delivery) for r in requests])
     for request in requests:
+        try:
+            append_strict(services, [requested_event(request, delivery)])
+        except ApiError as exc:
+            if exc.status != 409:  # 409: recorded by an earlier try of this delivery
+                raise
         args = [request.target_id, request.action, request.login, request.issue_number]
         try:
             hooks.sender.app.send_task(TASK_DASHBOARD_ACTION, args=args, queue=QUEUE_SCHEDULER)
