@@ -51,6 +51,17 @@ def test_the_issue_is_created_once_and_an_idle_tick_costs_nothing(board: Dashboa
     assert [(r.method, r.status, r.counted) for r in idle] == [("GET", 304, False)]
 
 
+def test_a_second_cycle_with_nothing_new_neither_creates_nor_edits(board: DashboardStack) -> None:
+    paused = board.stack.invoke("pause", "--target", "radix", "--reason", "freeze")
+    assert paused.exit_code == 0, paused.output
+    runtime = board.runtime()
+    assert board.cycle(runtime).reason == "paused"
+    assert board.writes() == [f"POST /repos/{board.repo}/issues"]
+    assert board.cycle(runtime).reason == "paused"
+    assert board.writes() == [f"POST /repos/{board.repo}/issues"]
+    assert len(board.issues()) == 1
+
+
 def test_a_restarted_scheduler_finds_the_issue_again(board: DashboardStack) -> None:
     board.cycle(board.runtime())
     board.cycle(board.runtime())  # a new process: no ETag cache, same Redis
