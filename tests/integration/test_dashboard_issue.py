@@ -123,6 +123,7 @@ def test_the_action_task_checks_the_issue_and_fails_closed(board: DashboardStack
     cases = [
         (("resume", "writer", other.json()["number"]), "not_the_dashboard"),
         (("resume", "bad login!", dashboard.number), "bad_request"),
+        (("resume", "x" * 300, dashboard.number), "bad_request"),
         (("drop-tables", "writer", dashboard.number), "bad_request"),
         (("resume", "stranger", dashboard.number), "forge_unavailable"),  # GitHub's 404
     ]

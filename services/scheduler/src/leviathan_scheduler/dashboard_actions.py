@@ -43,7 +43,8 @@ class Refused(Exception):
 
 
 def actor_of(login: str) -> str:
-    return f"github:{login}"
+    """The events' actor; a login is at most 39 characters, so a longer one is cut."""
+    return f"github:{login[:64]}"
 
 
 def _post(deps: CycleDeps, kind: EventType, config: AutonomyConfig, **payload: Any) -> None:
@@ -134,8 +135,8 @@ def run_dashboard_action(
             deps,
             EventType.DASHBOARD_REFUSED,
             config,
-            action=action,
-            login=login,
+            action=action[:64],
+            login=login[:64],
             issue_number=issue_number,
             reason=refusal.reason,
             message=refusal.message,

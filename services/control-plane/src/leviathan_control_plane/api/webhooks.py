@@ -1,4 +1,5 @@
-"""POST /v1/webhooks/github: a signed delivery may queue a select cycle at once.
+"""POST /v1/webhooks/github: a signed delivery may queue a select cycle at once,
+or (``issues``, api.webhook_dashboard) a box ticked in a dashboard issue.
 
 Authenticated by the delivery's HMAC signature (GitHub cannot send the bearer
 token). Target files are read on every delivery, so an edited file applies
