@@ -75,3 +75,25 @@ def test_another_targets_marker_does_not_act_for_this_one() -> None:
     other = AFTER.replace("leviathan-dashboard:radix", "leviathan-dashboard:beta")
     issue = {"number": 12, "body": other, "labels": [{"name": "leviathan-dashboard"}]}
     assert dashboard_requests(delivery(issue=issue), configs())[0] == []
+
+
+def test_the_dashboard_events_payloads_are_checked_at_intake() -> None:
+    from leviathan_control_plane.projections.payload import payload_problems
+    from leviathan_core.events import EventType, new_event
+
+    def problems(kind: EventType, **payload: Any) -> list[str]:
+        return payload_problems(new_event(kind, target_id="radix", actor="x", payload=payload))
+
+    good = {"action": "resume", "login": "ana", "issue_number": 3}
+    assert problems(EventType.DASHBOARD_REQUESTED, **good) == []
+    assert problems(EventType.DASHBOARD_REQUESTED, **{**good, "issue_number": "3"}) == [
+        "payload.issue_number must be an integer from 1 to 2147483647"
+    ]
+    assert problems(EventType.DASHBOARD_REQUESTED, **{**good, "login": ""}) == [
+        "payload.login must be a non-empty string"
+    ]
+    refused = {"action": "resume", "login": "ana", "reason": "permission_denied", "message": "m"}
+    assert problems(EventType.DASHBOARD_REFUSED, **refused) == []
+    assert problems(EventType.DASHBOARD_REFUSED, **{**refused, "reason": "Nope!"}) == [
+        "payload.reason must be a reason code such as 'permission_denied'"
+    ]
