@@ -30,6 +30,8 @@ STATE_WORDS: Final[dict[str, str]] = {
     "pr_open": "PR open",
     "done": "done",
 }
+MAX_BODY: Final = 65_536  # characters GitHub accepts in an issue body
+TOO_MANY: Final = "{} more tasks are not shown: an issue body holds at most 65,536 characters."
 ACTIONS_START: Final = "<!-- leviathan-actions:start -->"
 ACTIONS_END: Final = "<!-- leviathan-actions:end -->"
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -175,9 +177,21 @@ def _action_lines(view: DashboardView) -> list[str]:
     return lines
 
 
+def _within(head: list[str], table: list[str]) -> list[str]:
+    """The table cut so the body stays under GitHub's limit, saying how many rows are left out."""
+    size = sum(len(line) + 1 for line in head) + len(TOO_MANY) + 20
+    kept: list[str] = []
+    for line in table:
+        size += len(line) + 1
+        if size > MAX_BODY:
+            return [*kept, "", TOO_MANY.format(len(table) - len(kept))]
+        kept.append(line)
+    return kept
+
+
 def render(view: DashboardView) -> str:
     """The issue body: status, actions (checkboxes), then one table row per task."""
-    lines = [
+    head = [
         marker(view.target_id),
         f"This issue shows what Leviathan sees for target `{view.target_id}`; it is "
         "rewritten when that changes.",
@@ -196,9 +210,8 @@ def render(view: DashboardView) -> str:
         "",
         "## Tasks",
         "",
-        *_task_table(view),
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*head, *_within(head, _task_table(view))]) + "\n"
 
 
 def _section(body: str) -> list[str]:

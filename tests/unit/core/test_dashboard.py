@@ -156,3 +156,19 @@ def test_the_configuration_refuses_a_dashboard_on_the_local_forge_and_a_bad_labe
         parse_config({**base, "dashboard_label": "a,b"}, "r.yaml")
     with pytest.raises(ConfigError, match=r"key 'dashboard_issue'"):
         parse_config({**base, "dashboard_issue": "yes"}, "r.yaml")
+
+
+def test_a_long_backlog_is_cut_to_what_an_issue_body_holds() -> None:
+    rows = tuple(
+        TaskRow(f"task-{n}", "A rather long title " * 5, "skipped", reasons=("not_ready",))
+        for n in range(2000)
+    )
+    body = render(view(rows=rows, paused=True))
+    assert len(body) <= 65_536
+    shown = [line for line in body.splitlines() if line.startswith("| `task-")]
+    assert 100 < len(shown) < 2000
+    assert body.rstrip().endswith(
+        f"{2000 - len(shown)} more tasks are not shown: an issue body holds at most 65,536 "
+        "characters."
+    )
+    assert boxes(body, "radix") == {Action.RESUME: False}  # the actions stay
