@@ -56,7 +56,8 @@ class DocsError(RuntimeError):
 
 # ---------------------------------------------------------------------------
 # Explanations. Each code and each field has one line; the generator refuses
-# to run while an enum member or a model field has none here (or in the model).
+# to run while an enum member or a model field has none (the codes' lines live
+# in leviathan_core.reason_texts, the fields' here or in the model).
 # ---------------------------------------------------------------------------
 
 # Field descriptions, used where the model's Field has no description.
@@ -142,6 +143,13 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
         "daily_token_budget": (
             "model tokens the target may spend per UTC day (`attempt.usage` reports); once "
             "reached, cycles skip with `token_budget_spent` until 00:00 UTC; none = no limit"
+        ),
+        "dashboard_issue": (
+            "keep one GitHub issue up to date with every task's state, the pause and the breaker, "
+            "with checkboxes to resume or reset (`forge: github` only; docs/dashboard-issue.md)"
+        ),
+        "dashboard_label": (
+            "the label that marks the dashboard issue (created when missing); no commas"
         ),
     },
     "Settings": {

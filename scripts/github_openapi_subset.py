@@ -47,6 +47,11 @@ OPERATIONS: Final = (
     ("/repos/{owner}/{repo}/pulls/{pull_number}/files", "get"),
     ("/repos/{owner}/{repo}/git/refs/{ref}", "delete"),
     ("/repos/{owner}/{repo}/contents/{path}", "get"),
+    ("/repos/{owner}/{repo}/issues", "get"),
+    ("/repos/{owner}/{repo}/issues", "post"),
+    ("/repos/{owner}/{repo}/issues/{issue_number}", "get"),
+    ("/repos/{owner}/{repo}/issues/{issue_number}", "patch"),
+    ("/repos/{owner}/{repo}/collaborators/{username}/permission", "get"),
 )
 OPERATION_KEYS: Final = (
     "operationId",

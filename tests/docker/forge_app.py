@@ -69,6 +69,7 @@ class PushAwareFake(GitHubFake):
     def __init__(self, root: Path, token: str, *, strict: bool = False) -> None:
         super().__init__(prefix=API_PREFIX, token=token, strict=strict)
         self.root = root
+        self.git_root = root  # the contents API serves files from the bare repositories
 
     def delete_branch(self, repo: str, branch: str) -> bool:
         bare, ref = self.root / f"{repo}.git", f"refs/heads/{branch}"

@@ -460,7 +460,7 @@ def test_a_body_that_is_not_a_json_object_is_400(
     ("method", "path"),
     [
         ("GET", "/nowhere"),
-        ("GET", f"/repos/{REPO}/issues"),
+        ("GET", f"/repos/{REPO}/releases"),
         ("POST", f"/repos/{REPO}/pulls/1/merge"),
         ("PUT", f"{CREATE}/1"),  # a known path, a method it does not have
         ("DELETE", CREATE),

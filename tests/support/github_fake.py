@@ -10,6 +10,7 @@ empty for github.com style, ``/api/v3`` for GitHub Enterprise style):
   (paginated); ``DELETE /repos/{o}/{r}/git/refs/heads/{branch}``;
   ``GET /repos/{o}/{r}/contents/{path}?ref=`` (a file, base64, from ``put_file``
   or, with ``git_root``, from the bare repository ``<git_root>/<o>/<r>.git``).
+- Issues and a collaborator's permission (``tests.support.github_fake_issues``).
 - Pagination answers ``Link`` with rel first/prev/next/last built from the
   request URL, and every object carries absolute ``url`` fields on the fake's
   own host:port, as PyGithub follows them.
@@ -83,6 +84,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from tests.support.github_fake_issues import IssueRoutes
 from tests.support.github_shapes import (
     DOCS,
     DOCS_CREATE_PULL,
@@ -159,7 +161,7 @@ class _Fault:
         self.status, self.message = status, message
 
 
-class GitHubFake:
+class GitHubFake(IssueRoutes):
     def __init__(
         self, prefix: str = "", token: str | None = None, *, strict: bool | None = None
     ) -> None:
@@ -421,6 +423,7 @@ class GitHubFake:
         ("GET", "/repos/{o}/{r}/pulls/{n}/files", "_files"),
         ("DELETE", "/repos/{o}/{r}/git/refs/heads/{branch:path}", "_delete_ref"),
         ("GET", "/repos/{o}/{r}/contents/{path:path}", "_get_contents"),
+        *IssueRoutes.ISSUE_ROUTES,  # issues and collaborator permission: github_fake_issues
     )
 
     def _router(self) -> APIRouter:

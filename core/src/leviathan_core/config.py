@@ -145,6 +145,9 @@ class AutonomyConfig(BaseModel):
     # Model tokens the target may spend per UTC day (leviathan_core.budgets);
     # None: no limit. Reached, no attempt starts until the next day.
     daily_token_budget: NonNegative | None = None
+    # The dashboard issue (leviathan_core.dashboard): one GitHub issue, found by this label.
+    dashboard_issue: StrictBool = False
+    dashboard_label: str = Field(default="leviathan-dashboard", pattern=r"^[^,\s][^,]{0,49}$")
 
     @field_validator("target_id", "worker_namespace")
     @classmethod
@@ -255,6 +258,14 @@ class AutonomyConfig(BaseModel):
             raise ValueError(
                 f"change_engine 'agent' needs engine_network to list {endpoint} "
                 f"(the endpoint of agent_base_url {self.agent_base_url})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dashboard_forge(self) -> AutonomyConfig:
+        if self.dashboard_issue and self.forge != "github":
+            raise ValueError(
+                "dashboard_issue: true needs forge: github (a local forge has no issues)"
             )
         return self
 

@@ -15,6 +15,7 @@ QUEUE_DISPATCH: Final = "leviathan.dispatch"
 TASK_SELECT_CYCLE: Final = "leviathan.scheduler.select_cycle"
 TASK_RECONCILE: Final = "leviathan.scheduler.reconcile"
 TASK_START_ATTEMPT: Final = "leviathan.dispatch.start_attempt"
+TASK_DASHBOARD_ACTION: Final = "leviathan.scheduler.dashboard_action"
 
 BRANCH_PREFIX: Final = "agent/"
 BACKLOG_PATH: Final = ".leviathan/backlog.yaml"
@@ -55,6 +56,11 @@ def fence_key(target_id: str) -> str:
 
 def paused_key(target_id: str) -> str:
     return redis_key(target_id, "paused")
+
+
+def dashboard_key(target_id: str) -> str:
+    """Hash of the dashboard issue: its number and the digest of the body last written."""
+    return redis_key(target_id, "dashboard")
 
 
 def webhook_tick_key(target_id: str) -> str:

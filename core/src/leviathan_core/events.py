@@ -35,6 +35,10 @@ class EventType(StrEnum):
     TARGET_PAUSED = "target.paused"
     TARGET_RESUMED = "target.resumed"
     BACKLOG_INVALID = "backlog.invalid"
+    # A ticked checkbox of the dashboard issue (leviathan_core.dashboard), as the
+    # control plane received it, and a request the scheduler refused (actor: github:<login>).
+    DASHBOARD_REQUESTED = "dashboard.requested"
+    DASHBOARD_REFUSED = "dashboard.refused"
 
 
 TERMINAL_TYPES: Final = frozenset({EventType.ATTEMPT_SUCCEEDED, EventType.ATTEMPT_FAILED})
@@ -44,6 +48,8 @@ REQUIRED_PAYLOAD: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.ATTEMPT_FAILED: ("reason", "message"),
     EventType.PR_CREATED: ("pr_number", "pr_url", "branch"),
     EventType.ATTEMPT_USAGE: ("usage",),
+    EventType.DASHBOARD_REQUESTED: ("action", "login", "issue_number"),
+    EventType.DASHBOARD_REFUSED: ("action", "login", "reason", "message"),
 }
 
 # Event types that describe one attempt and therefore need attempt_id.

@@ -1,8 +1,8 @@
 """What each reason code means, in one line each: the texts behind the reason-code
-reference page (scripts/gen_docs.py) and the dashboard's explanations.
+reference page (``scripts/gen_docs.py``, which refuses a code without an entry
+here), the dashboard page and the dashboard issue (``leviathan_core.dashboard``).
 
-Kept apart from the enums so the pure decision code carries no prose; the
-docs generator refuses to run while a code has no text here, or a text no code.
+Kept apart from the enums so the pure decision code carries no prose.
 Backticks mark code spans (the page renders them as Markdown, the dashboard as
 ``<code>``).
 """

@@ -29,7 +29,7 @@ from leviathan_core.events import Event, FailureReason
 from leviathan_core.guardrails import CycleReason, Decision, Facts, decide, unavailable_reason
 from leviathan_core.job_naming import job_name
 from leviathan_core.messages import DispatchMessage
-from leviathan_scheduler import records
+from leviathan_scheduler import dashboard, records
 from leviathan_scheduler.console import scheduler_block
 from leviathan_scheduler.deps import CycleDeps
 from leviathan_scheduler.facts import Gathered, gather
@@ -286,6 +286,7 @@ def _finish(
     elif attempt_id:
         lines.append(f"✗ Dispatch failed for {attempt_id}: {FailureReason.DISPATCH_FAILED.value}")
     deps.out(lines)
+    dashboard.refresh(config, deps, gathered, decision, decision.task_id if sent else None)
     if dispatched is None:
         return CycleOutcome(target, "skipped", decision.reason, decision=decision)
     if not sent:

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from leviathan_adapters import slots
 from leviathan_core.config import AutonomyConfig, ConfigError
-from leviathan_core.constants import TASK_RECONCILE, TASK_SELECT_CYCLE
+from leviathan_core.constants import TASK_DASHBOARD_ACTION, TASK_RECONCILE, TASK_SELECT_CYCLE
 from leviathan_core.settings import Settings
 from leviathan_scheduler.cycle import CYCLE_LOCK_SECONDS, run_cycle
 from leviathan_scheduler.deps import CycleDeps
@@ -50,6 +50,13 @@ def register(app: Celery, settings: Settings) -> None:
     def reconcile(target_id: str) -> dict[str, Any]:
         """Reconcile ``target_id`` between cycles, under the same lock as a cycle."""
         return run_reconcile(runtime(), target_id)
+
+    @app.task(name=TASK_DASHBOARD_ACTION, shared=False)  # type: ignore[untyped-decorator]
+    def dashboard_action(target_id: str, action: str, login: str, issue: int) -> dict[str, Any]:
+        """A box ticked in the dashboard issue (queued by the control plane's webhook)."""
+        from leviathan_scheduler.dashboard_actions import run_dashboard_action
+
+        return run_dashboard_action(runtime(), target_id, action, login, issue)
 
 
 def _wired(runtime: Runtime, target_id: str) -> tuple[AutonomyConfig, CycleDeps]:

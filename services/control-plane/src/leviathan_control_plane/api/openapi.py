@@ -74,6 +74,25 @@ def event_rules() -> list[dict[str, Any]]:
         ),
         _when(EventType.ATTEMPT_CREATED, _payload([], {"attempt_number": POSITIVE_INT})),
         _when(EventType.ATTEMPT_USAGE, _payload(["usage"], {"usage": USAGE})),
+        _when(
+            EventType.DASHBOARD_REQUESTED,
+            _payload(
+                ["action", "login", "issue_number"],
+                {"action": TEXT, "login": TEXT, "issue_number": POSITIVE_INT},
+            ),
+        ),
+        _when(
+            EventType.DASHBOARD_REFUSED,
+            _payload(
+                ["action", "login", "reason", "message"],
+                {
+                    "action": TEXT,
+                    "login": TEXT,
+                    "reason": {"type": "string", "pattern": CODE_PATTERN},
+                    "message": {"type": "string"},
+                },
+            ),
+        ),
     ]
 
 

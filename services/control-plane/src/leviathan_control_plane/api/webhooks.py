@@ -1,4 +1,5 @@
-"""POST /v1/webhooks/github: a signed delivery may queue a select cycle at once.
+"""POST /v1/webhooks/github: a signed delivery may queue a select cycle at once,
+or (``issues``, api.webhook_dashboard) a box ticked in a dashboard issue.
 
 Authenticated by the delivery's HMAC signature (GitHub cannot send the bearer
 token). Target files are read on every delivery, so an edited file applies
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from leviathan_control_plane.api.services import Services, get_services
+from leviathan_control_plane.api.webhook_dashboard import dashboard_delivery
 from leviathan_control_plane.errors import ApiError
 from leviathan_control_plane.log.jsonbody import read_json
 from leviathan_control_plane.models import ErrorBody
@@ -144,6 +146,16 @@ async def github_webhook(
         )
     try:
         payload = _payload(body, request.headers.get("Content-Type", ""))
+        if event == "issues":  # a ticked dashboard box (api.webhook_dashboard)
+            targets, why = await run_in_threadpool(
+                dashboard_delivery, services, hooks, payload, delivery
+            )
+            counter.labels(event, "queued" if targets else "ignored").inc(len(targets) or 1)
+            status: Literal["queued", "ignored"] = "queued" if targets else "ignored"
+            log.info("webhook %s (%s): %s; actions for %s", delivery, event, why, targets)
+            return WebhookAnswer(
+                status=status, event=event, delivery=delivery, reason=why, queued=targets
+            )
         verdict = await run_in_threadpool(_verdict, hooks, event, payload)
         if not verdict.targets:
             counter.labels(event, "ignored").inc()

@@ -46,8 +46,28 @@ def payload_problems(event: Event) -> list[str]:
             problems.append("payload.message must be a string")
     elif event.type is EventType.ATTEMPT_USAGE:
         problems += usage_problems(p)
+    elif event.type in (EventType.DASHBOARD_REQUESTED, EventType.DASHBOARD_REFUSED):
+        problems += _dashboard_problems(event)
     elif event.type is EventType.ATTEMPT_CREATED and "attempt_number" in p:
         number = p["attempt_number"]
         if as_count(number) is None:
             problems.append(f"payload.attempt_number must be an integer from 1 to {MAX_INT32}")
+    return problems
+
+
+def _dashboard_problems(event: Event) -> list[str]:
+    """The dashboard events' fields, as the published schema describes them."""
+    p = event.payload
+    problems = [
+        f"payload.{key} must be a non-empty string"
+        for key in ("action", "login")
+        if not (isinstance(p[key], str) and p[key])
+    ]
+    if event.type is EventType.DASHBOARD_REQUESTED and as_count(p["issue_number"]) is None:
+        problems.append(f"payload.issue_number must be an integer from 1 to {MAX_INT32}")
+    if event.type is EventType.DASHBOARD_REFUSED:
+        if not (isinstance(p["reason"], str) and re.fullmatch(CODE_PATTERN, p["reason"])):
+            problems.append("payload.reason must be a reason code such as 'permission_denied'")
+        if not isinstance(p["message"], str):
+            problems.append("payload.message must be a string")
     return problems
