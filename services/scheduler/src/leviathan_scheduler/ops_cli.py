@@ -203,12 +203,11 @@ def status(
 
     runtime = _runtime(config)
     try:
-        configs = runtime.configs()
         override = schedule_override()
+        # One target: other files' problems do not hide it; all targets: every problem.
+        configs = {target: runtime.config_for(target)} if target else runtime.configs()
     except ConfigError as exc:
         _fail(str(exc))
-    if target is not None:
-        configs = {target: _config(runtime, target)}
     rows = [target_status(cfg, _deps(runtime, cfg), override) for cfg in configs.values()]
     if as_json:
         print(json.dumps({"targets": rows}))
