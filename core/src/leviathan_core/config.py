@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from leviathan_core.endpoints import is_endpoint, lists_endpoint, url_endpoint
+from leviathan_core.pr_options import PullRequestOptions
 from leviathan_core.job_contract import (
     ENV_ATTEMPT,
     ENV_ATTEMPT_NUMBER,
@@ -144,6 +145,7 @@ class AutonomyConfig(BaseModel):
     # Model tokens the target may spend per UTC day (leviathan_core.budgets);
     # None: no limit. Reached, no attempt starts until the next day.
     daily_token_budget: NonNegative | None = None
+    pull_request: PullRequestOptions = Field(default_factory=PullRequestOptions)
 
     @field_validator("target_id", "worker_namespace")
     @classmethod

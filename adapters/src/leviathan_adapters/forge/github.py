@@ -32,6 +32,7 @@ from urllib.parse import quote, urlencode
 
 from github import Auth, Github
 from github.GithubException import GithubException
+from github.GithubObject import NotSet
 from pydantic import SecretStr
 from urllib3.util.retry import Retry
 
@@ -44,7 +45,9 @@ from leviathan_adapters.forge.base import (
     is_agent_branch,
 )
 from leviathan_adapters.forge.github_errors import error_messages, is_duplicate_pull, translate
+from leviathan_adapters.forge.pr_habits import decorate
 from leviathan_adapters.git_auth import secret_value
+from leviathan_core.pr_options import PullRequestOptions
 
 T = TypeVar("T")
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -133,6 +136,7 @@ class GitHubForge:
         per_page: int = 100,
         retries: int = 2,
         cache_size: int = 512,
+        auth: Auth.Auth | None = None,
     ) -> None:
         if not _REPO_NAME.match(repo_full_name or ""):
             raise ValueError(f"GitHub repository {repo_full_name!r} is not of the form owner/name")
@@ -145,7 +149,7 @@ class GitHubForge:
         self._token = secret_value(token)
         self._github = Github(
             base_url=self.api_url,
-            auth=Auth.Token(self._token) if self._token else None,
+            auth=auth or (Auth.Token(self._token) if self._token else None),
             timeout=max(1, ceil(timeout)),
             per_page=per_page,
             retry=transport_retry(retries),
@@ -182,13 +186,16 @@ class GitHubForge:
         )
 
     def create_pull_request(
-        self, *, branch: str, base: str, title: str, body: str
+        self, *, branch: str, base: str, title: str, body: str, draft: bool = False
     ) -> PullRequestInfo:
         """Open a PR; GitHub's 422 "already exists" returns the open PR for ``branch``."""
         action = f"creating a pull request from {branch} into {base}"
         repo = self._github.get_repo(self.repo_full_name)
         try:
-            created = repo.create_pull(base=base, head=branch, title=title, body=body)
+            # NotSet: a plain PR's request stays as it was, without "draft": false
+            created = repo.create_pull(
+                base=base, head=branch, title=title, body=body, draft=draft or NotSet
+            )
         except Exception as exc:
             if is_duplicate_pull(exc):
                 return self._existing_pull(branch, action)
@@ -214,6 +221,11 @@ class GitHubForge:
         except Exception as exc:
             raise self._mapped(exc, f"deleting branch {branch}") from None
         return True
+
+    def decorate_pull_request(self, number: int, options: PullRequestOptions) -> list[str]:
+        """Labels (created when missing) and review requests; returns what could not be done."""
+        return decorate(self._github.get_repo(self.repo_full_name), number, options,
+                        lambda exc, action: str(self._mapped(exc, action)))  # fmt: skip
 
     # ---- plumbing ------------------------------------------------------------
     def _ours(self, pull: dict[str, Any]) -> bool:
