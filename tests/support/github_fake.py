@@ -39,6 +39,14 @@ Switches:
 - ``rate_remaining``, ``rate_limit``, ``retry_after``: the numbers it reports.
 - ``requests``: every request seen (``Recorded``), for assertions.
 
+GitHub Apps (``tests.support.github_app_fake``): ``use_app(AppAuthority(...))``
+serves ``POST /app/installations/{id}/access_tokens`` and ``GET
+/repos/{o}/{r}/installation`` to the App's JWT, and then every other route
+takes a live installation token (or ``token``); an expired or unknown one is
+GitHub's 401. Labels and review requests (``tests.support.github_habit_routes``):
+``GET|POST /repos/{o}/{r}/labels``, ``POST /repos/{o}/{r}/issues/{n}/labels``,
+``POST /repos/{o}/{r}/pulls/{n}/requested_reviewers``; ``draft`` on create.
+
 Answer shapes (objects, errors, Link, ETag) live in ``tests.support.github_shapes``.
 Fixtures: ``add_repo``, ``push_branch`` (a branch and the files it changes),
 ``add_pull`` (an existing PR in any state), ``set_pull_state``.
@@ -76,6 +84,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from tests.support.github_app_fake import AppRoutes
+from tests.support.github_habit_routes import HabitRoutes
 from tests.support.github_shapes import (
     DOCS,
     DOCS_CREATE_PULL,
@@ -151,7 +161,7 @@ class _Fault:
         self.status, self.message = status, message
 
 
-class GitHubFake:
+class GitHubFake(AppRoutes, HabitRoutes):
     def __init__(
         self, prefix: str = "", token: str | None = None, *, strict: bool | None = None
     ) -> None:
@@ -291,6 +301,8 @@ class GitHubFake:
         return None
 
     def _auth_error(self, request: Request) -> GitHubError | None:
+        if self.apps is not None:
+            return self.apps.auth_error(request, self.prefix, self.token)
         if self.token is None:
             return None
         header = request.headers.get("authorization")
@@ -385,6 +397,12 @@ class GitHubFake:
         ("PATCH", "/repos/{o}/{r}/pulls/{n}", "_patch_pull"),
         ("GET", "/repos/{o}/{r}/pulls/{n}/files", "_files"),
         ("DELETE", "/repos/{o}/{r}/git/refs/heads/{branch:path}", "_delete_ref"),
+        ("POST", "/app/installations/{installation_id}/access_tokens", "_mint_token"),
+        ("GET", "/repos/{o}/{r}/installation", "_repo_installation"),
+        ("GET", "/repos/{o}/{r}/labels", "_list_labels"),
+        ("POST", "/repos/{o}/{r}/labels", "_create_label"),
+        ("POST", "/repos/{o}/{r}/issues/{n}/labels", "_add_labels"),
+        ("POST", "/repos/{o}/{r}/pulls/{n}/requested_reviewers", "_request_reviewers"),
     )
 
     def _router(self) -> APIRouter:
@@ -469,6 +487,7 @@ class GitHubFake:
                 created=self._tick(),
                 updated=self._clock,
                 files=branches[head],
+                draft=payload.get("draft") is True,
             )
             self.pulls[repo].append(pull)
             data = pull_json(*self._urls(request), repo, pull)

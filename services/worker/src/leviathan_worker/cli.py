@@ -26,6 +26,7 @@ from leviathan_adapters.control_plane_client import (
 )
 from leviathan_adapters.forge.factory import make_forge
 from leviathan_adapters.git_auth import is_http_url, secret_value
+from leviathan_adapters.github_credentials import GitCredentials
 from leviathan_core.config import AutonomyConfig, ConfigError, load_configs
 from leviathan_core.constants import branch_name
 from leviathan_core.events import Event, EventType, FailureReason
@@ -165,6 +166,7 @@ def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerC
     try:
         forge = make_forge(config, settings)
         engine = make_engine(config, hidden=hidden)
+        credentials = GitCredentials.for_target(config, settings)
     except (ConfigError, EngineError, ValueError) as exc:
         raise StartRefused(FailureReason.CONFIG_INVALID, str(exc)) from None
     flush_seconds = _seconds(ENV_FLUSH_SECONDS, 30)
@@ -190,6 +192,7 @@ def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerC
         flush_seconds=flush_seconds,
         fence_check_seconds=fence_check_seconds,
         hidden=hidden,
+        git_credentials=credentials if credentials.app is not None else None,
     )
 
 
@@ -198,8 +201,8 @@ def start(args: AttemptArgs, raw_created: str | None, phase: str = "run") -> int
     phases: ``prepare``, ``publish``); returns the exit code."""
     try:
         settings = Settings()
-    except ValidationError as exc:
-        print(f"✗ Attempt failed: config_invalid: bad LEVIATHAN_* setting: {exc}", flush=True)
+    except ValidationError as exc:  # input values hidden: a key or token is never printed
+        print(f"✗ Attempt failed: config_invalid: bad setting: {exc}", flush=True)
         return EXIT_REFUSED
     created: Event | None = None
     try:
