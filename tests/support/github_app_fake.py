@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -29,7 +30,10 @@ if TYPE_CHECKING:
     from tests.support.github_fake import GitHubFake
 
 MAX_JWT_SECONDS = 600  # GitHub refuses a JWT that claims to live longer than ten minutes
-_JWT_DOCS = f"{DOCS}/apps/apps#create-an-installation-access-token-for-an-app"
+_IAT = (
+    "'Issued at' claim ('iat') must be an Integer representing the time that the assertion "
+    "was issued"
+)
 
 
 def _stamp(epoch: float) -> str:
@@ -82,14 +86,15 @@ class AppAuthority:
                 "'Expiration time' claim ('exp') must be a numeric value representing the "
                 "future time at which the assertion expires"
             )
+        except jwt.ImmatureSignatureError:
+            return self._refuse(_IAT)
         except jwt.PyJWTError:
             return self._refuse("A JSON web token could not be decoded")
         now = time.time()
         if str(claims["iss"]) != str(self.app_id):
             return self._refuse("Integration not found")
         if claims["iat"] > now + 60:
-            return self._refuse("'Issued at' claim ('iat') must be an Integer representing the "
-                                "time that the assertion was issued")  # fmt: skip
+            return self._refuse(_IAT)
         if claims["exp"] - claims["iat"] > MAX_JWT_SECONDS:
             return self._refuse("'Expiration time' claim ('exp') is too far in the future")
         return None
@@ -202,3 +207,21 @@ class AppRoutes:
             raise not_found()
 
         return self._guard(run)
+
+
+@lru_cache(maxsize=4)
+def key_pair(name: str = "app") -> tuple[str, bytes]:
+    """(private PEM text, public PEM bytes) of a 2048-bit RSA key, one per ``name``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
