@@ -163,6 +163,11 @@ class Publisher:
     max_open_prs: int
     say: Callable[[str], None]
     options: PullRequestOptions = field(default_factory=PullRequestOptions)
+    # A GitHub App's tokens expire: asked again right before each push (None: ``token``).
+    fresh_token: Callable[[], SecretStr | None] | None = None
+
+    def _token(self) -> SecretStr | None:
+        return self.fresh_token() if self.fresh_token is not None else self.token
 
     def check_cap(self) -> None:
         problem = cap_reached(other_open_prs(self.forge, self.branch), self.max_open_prs)
@@ -171,14 +176,17 @@ class Publisher:
 
     def push(self, sha: str) -> None:
         self.say(f"Pushing branch {self.branch}...")
-        push_branch(self.checkout, self.url, self.token, sha, self.branch, self.target_branch)
+        push_branch(self.checkout, self.url, self._token(), sha, self.branch, self.target_branch)
         self.say("✓ Branch pushed")
         self.say(f"✓ Commit SHA: {sha}")
 
     def withdraw(self, failure: AttemptFailure) -> AttemptFailure:
         """Delete the pushed branch again, so a failed attempt leaves nothing behind."""
-        problem = delete_branch(self.checkout, self.url, self.token, self.branch,
-                                self.target_branch)  # fmt: skip
+        try:
+            problem = delete_branch(self.checkout, self.url, self._token(), self.branch,
+                                    self.target_branch)  # fmt: skip
+        except AttemptFailure as no_token:  # a GitHub App that no longer answers
+            problem = no_token.message
         note = "pushed branch deleted" if problem is None else f"could not delete: {problem}"
         details = {"branch": self.branch, **failure.details}
         return AttemptFailure(failure.reason, f"{failure.message}; {note}", **details)

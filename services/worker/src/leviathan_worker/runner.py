@@ -251,6 +251,7 @@ class AttemptRun:
             max_open_prs=self.config.max_open_prs,
             say=self.say,
             options=self.config.pull_request,
+            fresh_token=self._git_token if self._app() else None,
         )
         self.reporter.ensure_current()
         publisher.check_cap()
