@@ -572,14 +572,14 @@ def label_json(api: str, repo: str, name: str, color: str = "ededed") -> dict[st
         "node_id": _node_id("Label", lid),
         "url": f"{api}/repos/{repo}/labels/{quote(name)}",
         "name": name,
-        "description": None,
+        "description": "",  # a string: a PR in a list may not carry null here
         "color": color,
         "default": False,
     }
 
 
 def team_json(api: str, web: str, org: str, slug: str) -> dict[str, Any]:
-    """A ``team-simple``: a team asked for a review."""
+    """A ``team-simple`` (a ``team`` in a list: ``parent`` too): a team asked for a review."""
     tid = zlib.crc32(f"{org}/{slug}".encode()) & 0x7FFFFFFF
     return {
         "id": tid,
@@ -592,5 +592,6 @@ def team_json(api: str, web: str, org: str, slug: str) -> dict[str, Any]:
         "html_url": f"{web}/orgs/{org}/teams/{slug}",
         "repositories_url": f"{api}/organizations/1/team/{tid}/repos",
         "slug": slug,
+        "parent": None,
         "type": "organization",
     }
