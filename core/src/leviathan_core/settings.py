@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leviathan_core.config import AutonomyConfig, ConfigError
@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     github_app_installation_id: int | None = Field(
         default=None, gt=0, validation_alias="GITHUB_APP_INSTALLATION_ID"
     )
+
+    @field_validator(
+        "github_app_id", "github_app_private_key", "github_app_private_key_file",
+        "github_app_installation_id", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``GITHUB_APP_INSTALLATION_ID=`` (compose's ``${X:-}``) means not set."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _one_github_credential(self) -> Settings:
