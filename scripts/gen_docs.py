@@ -35,8 +35,8 @@ from pydantic.types import Strict
 from leviathan_control_plane.settings import ControlPlaneSettings
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.events import FailureReason
-from leviathan_core.pr_options import PullRequestOptions
 from leviathan_core.guardrails import FACT_SOURCES, CycleReason, unavailable_reason
+from leviathan_core.pr_options import PullRequestOptions
 from leviathan_core.settings import Settings
 from leviathan_core.verdicts import TaskReason
 

@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 KIND_OVERRIDE = REPO / "deploy" / "compose" / "kind.yml"
 APP_OVERRIDE = REPO / "deploy" / "compose" / "github-app.yml"
+COMPOSE_FILES = (COMPOSE, KIND_OVERRIDE, APP_OVERRIDE)
 OUR_IMAGE = re.compile(r"^leviathan-[a-z-]+:[a-z0-9.-]+$")
 CELERY_APPS = {"leviathan_scheduler.celery_app"}
 # Variables the services read that are not LEVIATHAN_* settings fields.
@@ -70,8 +71,7 @@ def test_compose_files_match_the_compose_specification() -> None:
     if exe is None:
         pytest.skip("no check-jsonschema: `make install` adds it to .venv")
     proc = subprocess.run(
-        [exe, "--builtin-schema", "vendor.compose-spec", str(COMPOSE), str(KIND_OVERRIDE),
-         str(APP_OVERRIDE)],  # fmt: skip
+        [exe, "--builtin-schema", "vendor.compose-spec", *map(str, COMPOSE_FILES)],
         capture_output=True,
         text=True,
         check=False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -45,9 +46,11 @@ class AppSetup:
     url: str
     clock: Clock
 
-    def tokens(self, key: str | None = None, **kwargs: object) -> InstallationTokens:
-        app = GitHubApp(APP_ID, SecretStr(key or key_pair()[0]), kwargs.pop("installation", INSTALLATION))  # type: ignore[arg-type]
-        return InstallationTokens(app, api_url=self.url, now=self.clock.now, **kwargs)  # type: ignore[arg-type]
+    def tokens(
+        self, key: str | None = None, installation: int | None = INSTALLATION, **kwargs: Any
+    ) -> InstallationTokens:
+        app = GitHubApp(APP_ID, SecretStr(key or key_pair()[0]), installation)
+        return InstallationTokens(app, api_url=self.url, now=self.clock.now, **kwargs)
 
     def advance(self, seconds: float) -> None:
         self.authority.advance(seconds)
@@ -99,7 +102,8 @@ def test_an_expired_token_is_replaced_before_use(app: AppSetup) -> None:
     assert app.minted() == 2
     new = tokens.issued[-1]
     assert new != old and app.authority.state(new) == "live"
-    assert [r.status for r in app.fake.requests if r.method == "POST" and r.path.endswith("/pulls")] == [201]
+    creates = [r for r in app.fake.requests if r.method == "POST" and r.path.endswith("/pulls")]
+    assert [r.status for r in creates] == [201]
 
 
 def test_a_token_is_renewed_inside_the_margin_while_still_live(app: AppSetup) -> None:

@@ -180,7 +180,9 @@ def test_a_wrong_key_fails_the_attempt_with_a_clear_reason(world: AppWorld) -> N
 
     assert code == 1
     last = output.strip().splitlines()[-1]
-    assert last.startswith("✗ Attempt failed: forge_error: no GitHub App token: GitHub answered 401")
+    assert last.startswith(
+        "✗ Attempt failed: forge_error: no GitHub App token: GitHub answered 401"
+    )
     assert "check GITHUB_APP_ID and that the private key is the App's" in last
     assert "Traceback" not in output
     assert key_pair("stranger")[0].splitlines()[1] not in output
@@ -191,9 +193,7 @@ def test_the_worker_refuses_to_start_with_half_an_app(world: AppWorld) -> None:
     attempt = attempt_id_for(TASK)
     path = world.harness.write_config(forge="github", target_repo_url=world.repo_url,
                                       github_api_url=world.api_url)  # fmt: skip
-    done = world.harness.run_cli(
-        attempt, config_path=path, env={"GITHUB_APP_ID": str(APP_ID)}
-    )
+    done = world.harness.run_cli(attempt, config_path=path, env={"GITHUB_APP_ID": str(APP_ID)})
     assert done.returncode == 2
     assert "GITHUB_APP_ID is set but the App's private key is not" in done.stdout
     assert "GITHUB_APP_PRIVATE_KEY_FILE" in done.stdout

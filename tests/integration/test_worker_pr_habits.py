@@ -24,7 +24,9 @@ from leviathan_adapters.forge.github import GitHubForge
 TOKEN = "ghp_leviathan_habits_token_0123456789"
 REPO = "acme/target"
 # The demo backlog, with its first task naming two issues (and a line to find).
-ISSUES_BACKLOG = BACKLOG.replace("    priority: high\n", "    priority: high\n    issues: [123, 456]\n")
+ISSUES_BACKLOG = BACKLOG.replace(
+    "    priority: high\n", "    priority: high\n    issues: [123, 456]\n"
+)
 OPTIONS: dict[str, Any] = {
     "labels": ["leviathan", "docs"],
     "label_color": "5319e7",
@@ -56,7 +58,8 @@ class PushAware(GitHubForge):
 
 @pytest.fixture
 def github(
-    tmp_path: Path, control_plane: ControlPlane  # noqa: F811
+    tmp_path: Path,
+    control_plane: ControlPlane,  # noqa: F811
 ) -> Iterator[tuple[WorkerHarness, GitHubFake, str, str]]:
     root = tmp_path / "git-root"
     harness = WorkerHarness(tmp_path, control_plane, backlog=ISSUES_BACKLOG,
@@ -111,7 +114,7 @@ def test_every_habit_on_github(github: tuple[WorkerHarness, GitHubFake, str, str
 def test_no_options_keep_todays_body_plus_the_closing_lines(
     github: tuple[WorkerHarness, GitHubFake, str, str],
 ) -> None:
-    harness, fake, _, _ = github
+    _, fake, _, _ = github
     code, output = run_on_github(github, {})
 
     assert code == 0, output
@@ -139,7 +142,8 @@ def test_a_refused_reviewer_leaves_the_pr_open_and_says_why(
 
 
 def test_the_local_forge_records_the_same_options(
-    tmp_path: Path, control_plane: ControlPlane  # noqa: F811
+    tmp_path: Path,
+    control_plane: ControlPlane,  # noqa: F811
 ) -> None:
     harness = WorkerHarness(tmp_path, control_plane, backlog=ISSUES_BACKLOG)
     code, output = harness.run(attempt_id_for(TASK), config=harness.config(pull_request=OPTIONS))

@@ -28,7 +28,6 @@ from pydantic import (
 )
 
 from leviathan_core.endpoints import is_endpoint, lists_endpoint, url_endpoint
-from leviathan_core.pr_options import PullRequestOptions
 from leviathan_core.job_contract import (
     ENV_ATTEMPT,
     ENV_ATTEMPT_NUMBER,
@@ -42,6 +41,7 @@ from leviathan_core.job_contract import (
     ENV_TASK,
     ENV_WORKSPACE_DIR,
 )
+from leviathan_core.pr_options import PullRequestOptions
 from leviathan_core.scope import ScopeError, normalize_prefix
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

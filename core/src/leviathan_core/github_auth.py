@@ -97,8 +97,7 @@ def read_private_key(key: SecretStr | None, key_file: str | None) -> SecretStr:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise GitHubAuthError(
-            f"{ENV_APP_KEY_FILE}={path}: cannot read the App's private key "
-            f"({type(exc).__name__})"
+            f"{ENV_APP_KEY_FILE}={path}: cannot read the App's private key ({type(exc).__name__})"
         ) from None
     if "PRIVATE KEY-----" not in text:
         raise GitHubAuthError(f"{ENV_APP_KEY_FILE}={path}: not a PEM private key")

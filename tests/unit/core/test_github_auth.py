@@ -76,7 +76,7 @@ def test_settings_with_an_app_read_the_key_from_its_file(tmp_path: Path) -> None
 
 
 def test_an_unreadable_or_wrong_key_names_the_variable(tmp_path: Path) -> None:
-    with pytest.raises(GitHubAuthError, match="GITHUB_APP_PRIVATE_KEY_FILE=.*missing.pem"):
+    with pytest.raises(GitHubAuthError, match=r"GITHUB_APP_PRIVATE_KEY_FILE=.*missing\.pem"):
         read_private_key(None, str(tmp_path / "missing.pem"))
     (tmp_path / "x.pem").write_text("not a key")
     with pytest.raises(GitHubAuthError, match="not a PEM private key"):
