@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from leviathan_adapters.control_plane_client import ControlPlaneClient
-from leviathan_adapters.forge.base import Forge, ForgeUnavailable, PullRequestInfo
+from leviathan_adapters.forge.base import Forge, PullRequestInfo
 from leviathan_adapters.git_auth import redact_url, scrub
 from leviathan_adapters.github_credentials import GitCredentials
 from leviathan_core.backlog import TaskEntry
@@ -44,6 +44,7 @@ from leviathan_worker.engines import ChangeEngine
 from leviathan_worker.evidence import Evidence, commit_message, pr_body, pr_title
 from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.gate import make_gate
+from leviathan_worker.git_token import GitToken
 from leviathan_worker.layout import (
     Layout,
     beside_listing,
@@ -98,6 +99,7 @@ class AttemptRun:
         self.ctx = ctx
         self.config = ctx.config
         self.say = ctx.console.say
+        self.git_token = GitToken(ctx.github_token, ctx.git_credentials, ctx.console)
         self.branch = branch_name(args.attempt_id, ctx.engine.name)
         self.layout = Layout.of(ctx.workspace_dir, args.attempt_id)
         self.attempt = Attempt(
@@ -149,7 +151,7 @@ class AttemptRun:
             failure = exc
         except Exception as exc:  # the attempt must still end with a reason code
             text = f"{type(exc).__name__}: {exc}"
-            for secret in (self.ctx.github_token, *self.ctx.secrets, *self._app_secrets()):
+            for secret in (self.ctx.github_token, *self.ctx.secrets, *self.git_token.secrets()):
                 text = scrub(text, secret)
             failure = AttemptFailure(FailureReason.INTERNAL_ERROR, text)
         if failure is not None:
@@ -196,7 +198,7 @@ class AttemptRun:
 
     # ---- phases --------------------------------------------------------------------
     def _prepare(self) -> Prepared:
-        if self.ctx.token_required and self.ctx.github_token is None and not self._app():
+        if self.ctx.token_required and self.git_token.missing:
             raise AttemptFailure(
                 FailureReason.MISSING_TOKEN,
                 "GITHUB_TOKEN is not set; the target's forge or https URL needs it",
@@ -205,7 +207,7 @@ class AttemptRun:
         self.reporter.progress(self.reporter.event(EventType.ATTEMPT_STARTED, started))
         # A late attempt.started is stored even when the attempt already ended: ask first.
         self.reporter.ensure_current()
-        checkout = preparing.clone(self.config, self.layout, self._git_token(), self.say)
+        checkout = preparing.clone(self.config, self.layout, self.git_token(), self.say)
         task = preparing.load_task(checkout, self.config, self.args.task_id, self.say)
         populated = preparing.give_engine_a_tree(
             checkout,
@@ -228,7 +230,7 @@ class AttemptRun:
         return apply_engine(self.ctx.engine, self.layout, job, self.say, self.ctx.secrets, gate)
 
     def _publish(self, prepared: Prepared, outcome: EngineOutcome, outside: list[str]) -> None:
-        token = self._git_token()  # an App's token is renewed here if the attempt ran long
+        token = self.git_token()  # an App's token is renewed here if the attempt ran long
         secrets = (token, *self.ctx.secrets)
         self.reporter.usage(outcome.report)  # spent even if the change is refused below
         gate, report = accept(outcome, self.config.verify_command, secrets)
@@ -251,7 +253,7 @@ class AttemptRun:
             max_open_prs=self.config.max_open_prs,
             say=self.say,
             options=self.config.pull_request,
-            fresh_token=self._git_token if self._app() else None,
+            fresh_token=self.git_token if self.git_token.app else None,
         )
         self.reporter.ensure_current()
         publisher.check_cap()
@@ -275,25 +277,6 @@ class AttemptRun:
         shutil.rmtree(self.layout.target, ignore_errors=True)
 
     # ---- helpers ---------------------------------------------------------------------
-    def _app(self) -> bool:
-        return self.ctx.git_credentials is not None and self.ctx.git_credentials.app is not None
-
-    def _app_secrets(self) -> list[str]:
-        return self.ctx.git_credentials.secrets() if self.ctx.git_credentials else []
-
-    def _git_token(self) -> SecretStr | None:
-        """``github_token``, or a GitHub App's installation token (hidden from the console)."""
-        credentials = self.ctx.git_credentials
-        if credentials is None or credentials.app is None:
-            return self.ctx.github_token
-        try:
-            token = credentials.token()
-        except ForgeUnavailable as exc:
-            raise AttemptFailure(FailureReason.FORGE_ERROR, f"no GitHub App token: {exc}") from None
-        known = self.ctx.console.secrets
-        known.extend(s for s in credentials.secrets() if s not in known)
-        return token
-
     def _pr_body(self, task: TaskEntry, verified: VerifyResult,
                  gate: GateResult | None, report: AgentReport | None) -> str:  # fmt: skip
         return pr_body(
