@@ -10,6 +10,7 @@ through ``GitCredentials.for_target``, as the worker's entry point builds them.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -113,8 +114,10 @@ def world(tmp_path: Path, control_plane: ControlPlane) -> Iterator[AppWorld]:  #
 
 
 def test_an_attempt_completes_with_installation_tokens_only(
-    world: AppWorld, monkeypatch: pytest.MonkeyPatch
+    world: AppWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="github")  # PyGithub logs each answer at DEBUG
     attempt = attempt_id_for(TASK)
     config = world.config()
     credentials = GitCredentials.for_target(config, world.settings(monkeypatch))
@@ -132,7 +135,8 @@ def test_an_attempt_completes_with_installation_tokens_only(
     api = [r for r in world.fake.requests if not r.path.endswith("/access_tokens")]
     assert api and all(r.status < 400 for r in api)
     timeline = json.dumps(world.harness.timeline(attempt))
-    for text in (output, timeline, pull.body or ""):
+    assert "/access_tokens" in caplog.text  # the mint was logged, its answer withheld
+    for text in (output, timeline, pull.body or "", caplog.text):
         assert world.leaks(text, credentials) == []
     for path in world.harness.tmp.rglob("*"):
         if path.is_file() and path != world.key_file:

@@ -13,6 +13,7 @@ for the callers that scrub their own output.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,23 @@ from leviathan_adapters.git_auth import scrub
 from leviathan_core.github_auth import ENV_APP_ID, ENV_APP_INSTALLATION, GitHubApp
 
 REFRESH_MARGIN = timedelta(minutes=5)  # GitHub's tokens live an hour; renew well before
+_REQUESTER_LOG = "github.Requester"  # PyGithub logs every request and answer here at DEBUG
+
+
+class WithholdTokenAnswers(logging.Filter):
+    """Keeps the answer to a token mint (the token itself) out of PyGithub's DEBUG log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args and any("/access_tokens" in str(a) for a in args):
+            record.args = (*args[:-1], "(an installation token: not logged)")
+        return True
+
+
+def withhold_token_answers() -> None:
+    logger = logging.getLogger(_REQUESTER_LOG)
+    if not any(isinstance(f, WithholdTokenAnswers) for f in logger.filters):
+        logger.addFilter(WithholdTokenAnswers())
 
 
 class GitHubAppError(ForgeUnavailable):
@@ -65,6 +83,7 @@ class InstallationTokens:
         self._margin = margin
         self._lock = threading.Lock()
         self._current: tuple[str, datetime] | None = None
+        withhold_token_answers()
         self._integration = GithubIntegration(
             auth=Auth.AppAuth(app.app_id, app.private_key.get_secret_value()),
             base_url=self.api_url,
