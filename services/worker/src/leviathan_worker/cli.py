@@ -154,9 +154,12 @@ def _report_refusal(
 
 def private_paths(settings: Settings, workspace: Path) -> list[Path]:
     """What the command engine's sandbox hides: other attempts, the publisher's
-    clone, the spool, caches, HOME and the ``.leviathan-run`` env file's folder."""
+    clone, the spool, caches, HOME, the ``.leviathan-run`` env file's folder and
+    the folder of a GitHub App's key file."""
     named = [settings.data_dir, settings.cache_dir, settings.spool_dir, ".leviathan-run"]
-    return [workspace, Path.home(), *(Path(p).absolute() for p in named if p)]
+    key_file = settings.github_app_private_key_file
+    keys = [Path(key_file).absolute().parent] if key_file else []
+    return [workspace, Path.home(), *(Path(p).absolute() for p in named if p), *keys]
 
 
 def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerContext:
