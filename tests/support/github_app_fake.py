@@ -173,6 +173,7 @@ class AppRoutes:
     def use_app(self: GitHubFake, authority: AppAuthority) -> None:
         """Accept this App's JWTs and installation tokens (beside ``token``, if any)."""
         self.apps = authority
+        self.token_kind = "integration"  # GitHub's 403s then say "by integration"
 
     def _authority(self) -> AppAuthority:
         if self.apps is None:
