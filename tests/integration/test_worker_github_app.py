@@ -227,3 +227,19 @@ def _password(header: str | None) -> str:
     if not header or not header.startswith("Basic "):
         return ""
     return base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")[2]
+
+
+def test_an_app_without_write_access_is_forge_error_naming_the_permission(
+    world: AppWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.fake.set_access(REPO, "read")
+    config = world.config()
+    credentials = GitCredentials.for_target(config, world.settings(monkeypatch))
+
+    code, output = world.run(attempt_id_for(TASK), credentials, config=config)
+
+    assert code == 1
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("✗ Attempt failed: forge_error: ")
+    assert "Resource not accessible by integration" in last
+    assert world.leaks(output, credentials) == []
