@@ -193,3 +193,12 @@ def test_an_app_not_installed_on_the_repository_says_so(app: AppSetup) -> None:
     tokens = app.tokens(installation=None, repo="acme/other")
     with pytest.raises(GitHubAppError, match="GitHub App 4242 is not installed on acme/other"):
         tokens.token()
+
+
+def test_output_is_scrubbed_of_the_key_lines_and_the_tokens(app: AppSetup) -> None:
+    tokens = app.tokens()
+    token = tokens.token().get_secret_value()
+    key_line = key_pair()[0].splitlines()[3]
+    text = tokens.scrub(f"token {token} and a piece of the key: {key_line}")
+    assert token not in text and key_line not in text
+    assert text == "token *** and a piece of the key: ***"

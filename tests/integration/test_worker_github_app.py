@@ -128,8 +128,9 @@ def test_an_attempt_completes_with_installation_tokens_only(
     assert world.harness.event_types(attempt) == SEED_EVENTS
     [pull] = world.fake.pulls[REPO]
     assert f"✓ PR created: {world.api_url}/acme/target/pull/{pull.number}" in output
-    tokens = credentials.secrets()[1:]
-    assert len(tokens) == 1 and all(t.startswith("ghs_") for t in tokens)
+    assert credentials.app is not None
+    tokens = credentials.app.issued
+    assert len(tokens) == 1 and tokens[0].startswith("ghs_")
     # git over HTTP (clone and push) and every API call carried the installation token
     assert world.git_server.auth_seen and all(world.git_server.auth_seen)
     api = [r for r in world.fake.requests if not r.path.endswith("/access_tokens")]

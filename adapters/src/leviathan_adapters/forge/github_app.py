@@ -30,6 +30,7 @@ from leviathan_adapters.git_auth import scrub
 from leviathan_core.github_auth import ENV_APP_ID, ENV_APP_INSTALLATION, GitHubApp
 
 REFRESH_MARGIN = timedelta(minutes=5)  # GitHub's tokens live an hour; renew well before
+KEEP_ISSUED = 48  # tokens remembered for scrubbing: two days of hourly renewals
 _REQUESTER_LOG = "github.Requester"  # PyGithub logs every request and answer here at DEBUG
 
 
@@ -103,13 +104,12 @@ class InstallationTokens:
                 self._current = current
             return SecretStr(current[0])
 
-    def expires_at(self) -> datetime | None:
-        with self._lock:
-            return self._current[1] if self._current else None
-
     def secrets(self) -> list[str]:
-        """What must never appear in output: the key and every token handed out."""
-        return [self._key.get_secret_value(), *self.issued]
+        """What must never appear in output: the key (whole, and each line of its body)
+        and the tokens handed out (the newest ``KEEP_ISSUED``; older ones have expired)."""
+        key = self._key.get_secret_value()
+        lines = [line.strip() for line in key.splitlines() if "-----" not in line]
+        return [key, *(line for line in lines if len(line) >= 16), *self.issued]
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets():
@@ -124,6 +124,7 @@ class InstallationTokens:
         except Exception as exc:
             raise self._error(exc, f"minting a token for installation {installation}") from None
         self.issued.append(token)
+        del self.issued[:-KEEP_ISSUED]
         return token, expires
 
     def _installation(self) -> int:
