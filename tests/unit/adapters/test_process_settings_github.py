@@ -38,12 +38,15 @@ def test_two_credentials_are_refused_without_echoing_either(
     assert "ghp_echo_canary" not in text and "secretkeybody" not in text
 
 
-def test_the_leviathan_command_prints_one_paragraph_and_exits_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["plan", "--target", "dev"], ["status"]])
+def test_the_leviathan_commands_print_one_paragraph_and_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEVIATHAN_", "GITHUB_"))}
     env.update(GITHUB_APP_ID="12", LEVIATHAN_CONFIG=str(REPO / "ops/autonomy/dev.yaml"))
     program = Path(sys.executable).with_name("leviathan")
     done = subprocess.run(
-        [str(program), "plan", "--target", "dev"],
+        [str(program), *command],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 2
