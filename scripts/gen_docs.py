@@ -37,6 +37,7 @@ from leviathan_control_plane.settings import ControlPlaneSettings
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.events import FailureReason
 from leviathan_core.guardrails import FACT_SOURCES, CycleReason, unavailable_reason
+from leviathan_core.pr_options import PullRequestOptions
 from leviathan_core.reason_texts import CYCLE_REASONS, FAILURE_REASONS, TASK_REASONS
 from leviathan_core.settings import Settings
 from leviathan_core.verdicts import TaskReason
@@ -151,9 +152,37 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
         "dashboard_label": (
             "the label that marks the dashboard issue (created when missing); no commas"
         ),
+        "pull_request": (
+            "how the target's PRs look: labels, reviewers, draft, body "
+            "([below](#pull-requests-pull_request)); none set = a plain PR with Leviathan's body"
+        ),
+    },
+    "PullRequestOptions": {
+        "labels": (
+            "labels added to every PR; one the repository lacks is created first "
+            "(names match without regard to case, as on GitHub)"
+        ),
+        "label_color": "the 6-digit hex color of the labels Leviathan creates",
+        "reviewers": "GitHub logins asked for a review once the PR is open",
+        "team_reviewers": "team slugs (the team's name in its URL) asked for a review",
+        "draft": "open the PR as a draft",
+        "body_template": (
+            "the PR body, with placeholders `{task_id}`, `{title}`, `{criteria}`, "
+            "`{attempt_id}`, `{branch}`, `{summary}` (Leviathan's own body), `{task_link}`, "
+            "`{closes}`; `{{` and `}}` for literal braces; none = Leviathan's own body"
+        ),
+        "link_task": (
+            "link the task's line in `.leviathan/backlog.yaml` at the PR's commit "
+            "(`…/blob/<sha>/.leviathan/backlog.yaml#L<line>`); appended unless the template "
+            "places `{task_link}`"
+        ),
+        "close_issues": (
+            "a task's `issue: 12` or `issues: [12, 40]` adds `Closes #12` lines (GitHub "
+            "closes them on merge); appended unless the template places `{closes}`"
+        ),
     },
     "Settings": {
-        "config": "a target file, or a directory of them",
+        "config": "a target file, a file listing many targets (`targets:`), or a directory of them",
         "redis_url": (
             "Redis: locks, slots, the pause flag and the Celery broker; a Celery app or the "
             "celery CLI refuses to fall back on the default (`error: no broker configured`)"
@@ -169,7 +198,18 @@ FIELD_DESCRIPTIONS: Final[dict[str, dict[str, str]]] = {
         "beat_reload_seconds": (
             "how often beat looks at the target files again; `0` = only at start"
         ),
-        "github_token": "the GitHub token (`forge: github`, https repositories); never printed",
+        "github_token": (
+            "the GitHub token (`forge: github`, https repositories); never printed; not "
+            "together with a GitHub App ([GitHub App](../github-app.md))"
+        ),
+        "github_app_id": "a GitHub App's id, instead of the token; needs the App's private key",
+        "github_app_private_key": "the App's private key (PEM text); never printed",
+        "github_app_private_key_file": (
+            "a file holding the App's private key (e.g. mounted from a Kubernetes Secret)"
+        ),
+        "github_app_installation_id": (
+            "the App's installation; none = looked up from the target repository"
+        ),
     },
     "ControlPlaneSettings": {
         "control_plane_token": "bearer token every client sends; the service refuses to start "
@@ -353,6 +393,8 @@ def _value(value: Any) -> str:
         return f"`{'true' if value else 'false'}`"
     if isinstance(value, str | int | float):
         return f"`{value}`"
+    if isinstance(value, BaseModel):  # a group of keys: its own table says each default
+        return "see below"
     return f"`{json.dumps(value)}`"
 
 
@@ -435,6 +477,14 @@ def render_configuration() -> str:
         "The first fourteen keys are the seed's; every later one has a default.",
         "",
         *_model_rows(AutonomyConfig, env=False),
+        "",
+        "### Pull requests (`pull_request`)",
+        "",
+        "Optional keys under `pull_request:`; unknown ones and bad values are errors",
+        "naming `pull_request.<key>`. Labels and review requests follow the PR's",
+        "creation; a refusal there is printed, and the PR stays open.",
+        "",
+        *_model_rows(PullRequestOptions, env=False),
         "",
         "## Process settings",
         "",

@@ -52,6 +52,12 @@ OPERATIONS: Final = (
     ("/repos/{owner}/{repo}/issues/{issue_number}", "get"),
     ("/repos/{owner}/{repo}/issues/{issue_number}", "patch"),
     ("/repos/{owner}/{repo}/collaborators/{username}/permission", "get"),
+    ("/app/installations/{installation_id}/access_tokens", "post"),
+    ("/repos/{owner}/{repo}/installation", "get"),
+    ("/repos/{owner}/{repo}/labels", "get"),
+    ("/repos/{owner}/{repo}/labels", "post"),
+    ("/repos/{owner}/{repo}/issues/{issue_number}/labels", "post"),
+    ("/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers", "post"),
 )
 OPERATION_KEYS: Final = (
     "operationId",

@@ -36,10 +36,14 @@ from leviathan_core.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 KIND_OVERRIDE = REPO / "deploy" / "compose" / "kind.yml"
+APP_OVERRIDE = REPO / "deploy" / "compose" / "github-app.yml"
+COMPOSE_FILES = (COMPOSE, KIND_OVERRIDE, APP_OVERRIDE)
 OUR_IMAGE = re.compile(r"^leviathan-[a-z-]+:[a-z0-9.-]+$")
 CELERY_APPS = {"leviathan_scheduler.celery_app"}
 # Variables the services read that are not LEVIATHAN_* settings fields.
-OTHER_VARIABLES = {"GITHUB_TOKEN", "FLOWER_UNAUTHENTICATED_API", "KUBECONFIG", "HOME"}
+OTHER_VARIABLES = {"GITHUB_TOKEN", "FLOWER_UNAUTHENTICATED_API", "KUBECONFIG", "HOME"} | {
+    "GITHUB_APP_ID", "GITHUB_APP_INSTALLATION_ID", "GITHUB_APP_PRIVATE_KEY_FILE",
+}  # fmt: skip
 
 
 def raw(path: Path = COMPOSE) -> dict[str, Any]:
@@ -67,7 +71,7 @@ def test_compose_files_match_the_compose_specification() -> None:
     if exe is None:
         pytest.skip("no check-jsonschema: `make install` adds it to .venv")
     proc = subprocess.run(
-        [exe, "--builtin-schema", "vendor.compose-spec", str(COMPOSE), str(KIND_OVERRIDE)],
+        [exe, "--builtin-schema", "vendor.compose-spec", *map(str, COMPOSE_FILES)],
         capture_output=True,
         text=True,
         check=False,
@@ -200,7 +204,8 @@ def test_postgres_profile_switches_the_control_plane_database() -> None:
 
 
 def test_env_example_lists_every_variable_and_holds_no_secret() -> None:
-    used = set(re.findall(r"\$\{([A-Z_]+)", COMPOSE.read_text() + KIND_OVERRIDE.read_text()))
+    texts = COMPOSE.read_text() + KIND_OVERRIDE.read_text() + APP_OVERRIDE.read_text()
+    used = set(re.findall(r"\$\{([A-Z_]+)", texts))
     text = (REPO / ".env.example").read_text()
     missing = {v for v in used if not re.search(rf"^#? ?{v}=", text, re.M)} - {
         "LEVIATHAN_KIND_KUBECONFIG"
@@ -268,3 +273,16 @@ def test_dependency_cycles_and_bad_env_lines_are_reported(tmp_path: Path) -> Non
     bad.write_text("GOOD=1\nnot a pair\n")
     with pytest.raises(ComposeError, match=r"\.env:2: expected KEY=VALUE"):
         read_env_file(bad)
+
+
+def test_the_github_app_override_gives_the_key_as_a_file_to_those_that_talk_to_github() -> None:
+    override = raw(APP_OVERRIDE)
+    services = raw()["services"]
+    assert set(override["services"]) == {"scheduler-worker", "dispatcher"} <= set(services)
+    for name, spec in override["services"].items():
+        assert spec["secrets"] == ["github-app-key"], name
+        env = spec["environment"]
+        assert set(env) <= known_variables(), name
+        assert env["GITHUB_APP_PRIVATE_KEY_FILE"] == "/run/secrets/github-app-key"
+        assert "GITHUB_APP_PRIVATE_KEY" not in env  # the key itself never in the environment
+    assert set(override["secrets"]) == {"github-app-key"}

@@ -26,6 +26,7 @@ from tests.support.servers import UvicornThread, free_port
 from leviathan_adapters.forge.base import Forge, ForgeRejected, ForgeUnavailable
 from leviathan_adapters.forge.github import GitHubForge
 from leviathan_adapters.forge.local import LocalForge
+from leviathan_core.pr_options import PullRequestOptions
 
 TOKEN = "ghp_fake_token_for_the_contract"
 REPO = "acme/target"
@@ -258,3 +259,14 @@ def test_a_forge_out_of_reach_is_unavailable_for_every_call(world: World) -> Non
     for call in calls:
         with pytest.raises(ForgeUnavailable):
             call()
+
+
+def test_a_draft_with_labels_and_reviewers_is_accepted_by_both(world: World) -> None:
+    world.push(BRANCH, {"docs/a.md": "changed\n"})
+    info = world.forge.create_pull_request(
+        branch=BRANCH, base="main", title="Fix docs", body="evidence", draft=True
+    )
+    options = PullRequestOptions(labels=["leviathan"], reviewers=["octocat"])
+    assert world.forge.decorate_pull_request(info.number, options) == []
+    assert world.forge.decorate_pull_request(info.number, options) == []  # again: harmless
+    assert world.forge.open_agent_prs() == [info]

@@ -36,7 +36,13 @@ from leviathan_dispatch.job_spec import build_job
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
-RENDERINGS = ("base", "overlays/kind", "overlays/cronjob", "overlays/autoscale")
+RENDERINGS = (
+    "base",
+    "overlays/kind",
+    "overlays/cronjob",
+    "overlays/autoscale",
+    "overlays/github-app",
+)
 K8S_VERSION = kubernetes_validate.latest_version()
 NAMESPACE = "leviathan"
 OUR_IMAGES = ("leviathan-control-plane", "leviathan-scheduler", "leviathan-dispatcher")
@@ -50,6 +56,16 @@ MANIFEST_SECRET_REFS = SECRET_REFS | {
     ("leviathan-control-plane-secret", "LEVIATHAN_GITHUB_WEBHOOK_SECRET"),
     ("leviathan-redis-secret", "password"),
 }
+# A worker Job may also hold a GitHub App instead of the token (each key optional).
+APP_REFS = {
+    ("leviathan-secrets", "github-app-id"),
+    ("leviathan-secrets", "github-app-installation-id"),
+    ("leviathan-secrets", "github-app-private-key"),
+}
+# The github-app overlay: the scheduler's id and installation by reference, its key a file.
+APP_MANIFEST_REFS = (MANIFEST_SECRET_REFS - {("leviathan-secrets", "github-token")}) | (
+    APP_REFS - {("leviathan-secrets", "github-app-private-key")}
+)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +257,8 @@ def test_cronjob_overlay_replaces_beat_with_the_seed_cronjob(
 def test_secrets_are_referenced_never_defined(rendered: dict[str, list[Obj]]) -> None:
     for name, objs in rendered.items():
         assert not [o for o in objs if o["kind"] == "Secret"], name
-        assert secret_refs(objs) == MANIFEST_SECRET_REFS, name
+        expected = APP_MANIFEST_REFS if name == "overlays/github-app" else MANIFEST_SECRET_REFS
+        assert secret_refs(objs) == expected, name
         for where, _, pod in pod_specs(objs):
             env = {e["name"] for c in containers(pod) for e in c.get("env", [])}
             assert "FLOWER_UNAUTHENTICATED_API" not in env, f"{where}: Flower API left open"
@@ -319,7 +336,7 @@ def test_worker_job_from_job_spec_validates() -> None:
     assert meta["labels"]["app"] == "leviathan-worker"
     assert pod["serviceAccountName"] == "leviathan-worker"
     assert pod["automountServiceAccountToken"] is False
-    assert secret_refs([job]) == SECRET_REFS
+    assert secret_refs([job]) == SECRET_REFS | APP_REFS
     # The untrusted change engine runs in a container of its own that holds none of them.
     holders = [c["name"] for c in containers(pod) if secret_refs([_only(job, c)])]
     assert holders == ["prepare", "publish"]
@@ -337,3 +354,26 @@ def _only(job: Obj, container: Obj) -> Obj:
     pod.pop("initContainers", None)
     pod["containers"] = [container]
     return one
+
+
+def test_the_github_app_overlay_swaps_the_token_for_the_apps_key_file(
+    rendered: dict[str, list[Obj]],
+) -> None:
+    pod = find(rendered["overlays/github-app"], "Deployment", "leviathan-scheduler-worker")
+    spec = pod["spec"]["template"]["spec"]
+    [worker] = containers(spec)
+    env = {e["name"]: e for e in worker["env"]}
+    assert "GITHUB_TOKEN" not in env
+    assert env["GITHUB_APP_ID"]["valueFrom"]["secretKeyRef"]["key"] == "github-app-id"
+    path = env["GITHUB_APP_PRIVATE_KEY_FILE"]["value"]
+    [mount] = [m for m in worker["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "leviathan-secrets"
+    assert volume["secret"]["items"] == [
+        {"key": "github-app-private-key", "path": path.rsplit("/", 1)[1]}
+    ]
+    assert volume["secret"]["defaultMode"] & 0o007 == 0  # nobody but owner and group
+    base = find(rendered["base"], "Deployment", "leviathan-scheduler-worker")
+    assert "GITHUB_TOKEN" in {e["name"] for c in containers(base["spec"]["template"]["spec"])
+                              for e in c["env"]}  # fmt: skip

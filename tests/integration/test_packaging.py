@@ -69,9 +69,10 @@ def test_the_control_plane_wheel_carries_the_dashboard_templates(tmp_path: Path)
 @pytest.mark.parametrize(
     ("package", "needs"),
     [
-        ("leviathan-scheduler", {"kubernetes", "pygithub", "gitpython"}),
+        # PyJWT with cryptography: a GitHub App's RS256 JWT (PyGithub's AppAuth)
+        ("leviathan-scheduler", {"kubernetes", "pygithub", "gitpython", "pyjwt", "cryptography"}),
         ("leviathan-dispatch", {"kubernetes"}),
-        ("leviathan-worker", {"pygithub", "gitpython"}),
+        ("leviathan-worker", {"pygithub", "gitpython", "pyjwt", "cryptography"}),
     ],
 )
 def test_each_service_gets_the_clients_it_uses(package: str, needs: set[str]) -> None:

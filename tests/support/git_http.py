@@ -3,6 +3,9 @@
 Serves every bare repository under ``root`` at ``http://127.0.0.1:<port>/<name>``
 (fetch, clone and push) and, when ``token`` is set, demands the header GitHub
 accepts for git over https: ``Authorization: Basic base64("x-access-token:<token>")``.
+``accept`` (a predicate on the password of a Basic header) admits other
+credentials too, such as a GitHub App's live installation tokens from
+``tests.support.github_app_fake.AppAuthority.accepts``.
 Every Authorization header it sees is kept in ``auth_seen`` for assertions.
 Serve it with ``tests.support.servers.UvicornThread(GitHttpServer(root).app)``.
 """
@@ -14,6 +17,7 @@ import base64
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +38,22 @@ def _backend() -> str:
 
 
 class GitHttpServer:
-    def __init__(self, root: Path, token: str | None = None) -> None:
+    def __init__(
+        self, root: Path, token: str | None = None, accept: Callable[[str], bool] | None = None
+    ) -> None:
         self.root = root
         self.token = token
+        self.accept = accept
         self.auth_seen: list[str | None] = []
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
 
     def _authorized(self, header: str | None) -> bool:
+        if self.accept is not None and header and header.startswith("Basic "):
+            decoded = base64.b64decode(header.removeprefix("Basic ")).decode(errors="replace")
+            if self.accept(decoded.partition(":")[2]):
+                return True
         if self.token is None:
-            return True
+            return self.accept is None
         pair = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
         return header == f"Basic {pair}"
 
@@ -63,7 +74,7 @@ class GitHttpServer:
             "CONTENT_LENGTH": str(len(body)),
             "REMOTE_ADDR": "127.0.0.1",
         }
-        if self.token is not None:
+        if self.token is not None or self.accept is not None:
             env["REMOTE_USER"] = "x-access-token"  # enables receive-pack (push)
         for name in ("content-encoding", "git-protocol"):
             if name in request.headers:

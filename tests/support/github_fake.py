@@ -44,6 +44,14 @@ Switches:
   as a distant GitHub does; the scale benchmark uses 0.05.
 - ``requests``: every request seen (``Recorded``), for assertions.
 
+GitHub Apps (``tests.support.github_app_fake``): ``use_app(AppAuthority(...))``
+serves ``POST /app/installations/{id}/access_tokens`` and ``GET
+/repos/{o}/{r}/installation`` to the App's JWT, and then every other route
+takes a live installation token (or ``token``); an expired or unknown one is
+GitHub's 401. Labels and review requests (``tests.support.github_habit_routes``):
+``GET|POST /repos/{o}/{r}/labels``, ``POST /repos/{o}/{r}/issues/{n}/labels``,
+``POST /repos/{o}/{r}/pulls/{n}/requested_reviewers``; ``draft`` on create.
+
 Answer shapes (objects, errors, Link, ETag) live in ``tests.support.github_shapes``.
 Fixtures: ``add_repo``, ``push_branch`` (a branch and the files it changes),
 ``add_pull`` (an existing PR in any state), ``set_pull_state``.
@@ -84,7 +92,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from tests.support.github_app_fake import AppRoutes
 from tests.support.github_fake_issues import IssueRoutes
+from tests.support.github_habit_routes import HabitRoutes
 from tests.support.github_shapes import (
     DOCS,
     DOCS_CREATE_PULL,
@@ -161,7 +171,7 @@ class _Fault:
         self.status, self.message = status, message
 
 
-class GitHubFake(IssueRoutes):
+class GitHubFake(IssueRoutes, AppRoutes, HabitRoutes):
     def __init__(
         self, prefix: str = "", token: str | None = None, *, strict: bool | None = None
     ) -> None:
@@ -326,6 +336,8 @@ class GitHubFake(IssueRoutes):
         return None
 
     def _auth_error(self, request: Request) -> GitHubError | None:
+        if self.apps is not None:
+            return self.apps.auth_error(request, self.prefix, self.token)
         if self.token is None:
             return None
         header = request.headers.get("authorization")
@@ -424,6 +436,12 @@ class GitHubFake(IssueRoutes):
         ("DELETE", "/repos/{o}/{r}/git/refs/heads/{branch:path}", "_delete_ref"),
         ("GET", "/repos/{o}/{r}/contents/{path:path}", "_get_contents"),
         *IssueRoutes.ISSUE_ROUTES,  # issues and collaborator permission: github_fake_issues
+        ("POST", "/app/installations/{installation_id}/access_tokens", "_mint_token"),
+        ("GET", "/repos/{o}/{r}/installation", "_repo_installation"),
+        ("GET", "/repos/{o}/{r}/labels", "_list_labels"),
+        ("POST", "/repos/{o}/{r}/labels", "_create_label"),
+        ("POST", "/repos/{o}/{r}/issues/{n}/labels", "_add_labels"),
+        ("POST", "/repos/{o}/{r}/pulls/{n}/requested_reviewers", "_request_reviewers"),
     )
 
     def _router(self) -> APIRouter:
@@ -508,6 +526,7 @@ class GitHubFake(IssueRoutes):
                 created=self._tick(),
                 updated=self._clock,
                 files=branches[head],
+                draft=payload.get("draft") is True,
             )
             self.pulls[repo].append(pull)
             data = pull_json(*self._urls(request), repo, pull)

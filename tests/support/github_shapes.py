@@ -62,6 +62,10 @@ class FakePull:
     created: int = 0
     updated: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)
+    draft: bool = False
+    labels: list[str] = field(default_factory=list)  # names of the repository's labels
+    reviewers: list[str] = field(default_factory=list)  # logins asked for a review
+    teams: list[str] = field(default_factory=list)  # team slugs asked for a review
 
 
 class GitHubError(Exception):
@@ -448,7 +452,7 @@ def pull_json(
         "title": pull.title,
         "user": owner,
         "body": pull.body,
-        "labels": [],
+        "labels": [label_json(api, repo, name) for name in pull.labels],
         "milestone": None,
         "active_lock_reason": None,
         "created_at": _stamp(pull.created),
@@ -458,8 +462,8 @@ def pull_json(
         "merge_commit_sha": sha[::-1] if pull.merged else None,
         "assignee": None,
         "assignees": [],
-        "requested_reviewers": [],
-        "requested_teams": [],
+        "requested_reviewers": [user_json(api, web, login) for login in pull.reviewers],
+        "requested_teams": [team_json(api, web, owner["login"], slug) for slug in pull.teams],
         "head": {
             "label": f"{head_repo['owner']['login']}:{pull.head}",
             "ref": pull.head,
@@ -489,7 +493,7 @@ def pull_json(
         },
         "author_association": "OWNER",
         "auto_merge": None,
-        "draft": False,
+        "draft": pull.draft,
     }
     if full:
         data.update(
@@ -592,4 +596,37 @@ def content_json(api: str, web: str, repo: str, ref: str, path: str, data: bytes
         "html_url": html_url,
         "download_url": f"{web}/raw/{repo}/{ref}/{path}",
         "_links": {"self": self_url, "git": git_url, "html": html_url},
+    }
+
+
+def label_json(api: str, repo: str, name: str, color: str = "ededed") -> dict[str, Any]:
+    """A ``label`` of a repository (GitHub matches names without regard to case)."""
+    lid = zlib.crc32(f"{repo}:{name.lower()}".encode()) & 0x7FFFFFFF
+    return {
+        "id": lid,
+        "node_id": _node_id("Label", lid),
+        "url": f"{api}/repos/{repo}/labels/{quote(name)}",
+        "name": name,
+        "description": "",  # a string: a PR in a list may not carry null here
+        "color": color,
+        "default": False,
+    }
+
+
+def team_json(api: str, web: str, org: str, slug: str) -> dict[str, Any]:
+    """A ``team-simple`` (a ``team`` in a list: ``parent`` too): a team asked for a review."""
+    tid = zlib.crc32(f"{org}/{slug}".encode()) & 0x7FFFFFFF
+    return {
+        "id": tid,
+        "node_id": _node_id("Team", tid),
+        "url": f"{api}/organizations/1/team/{tid}",
+        "members_url": f"{api}/organizations/1/team/{tid}/members{{/member}}",
+        "name": slug,
+        "description": None,
+        "permission": "pull",
+        "html_url": f"{web}/orgs/{org}/teams/{slug}",
+        "repositories_url": f"{api}/organizations/1/team/{tid}/repos",
+        "slug": slug,
+        "parent": None,
+        "type": "organization",
     }

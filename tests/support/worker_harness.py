@@ -24,8 +24,10 @@ from pydantic import SecretStr
 from leviathan_adapters.control_plane_client import ControlPlaneClient
 from leviathan_adapters.forge.base import Forge, PullRequestInfo
 from leviathan_adapters.forge.local import LocalForge
+from leviathan_adapters.github_credentials import GitCredentials
 from leviathan_core.config import AutonomyConfig, parse_config
 from leviathan_core.events import Event, EventType, new_event
+from leviathan_core.pr_options import PullRequestOptions
 from leviathan_worker.engines import ChangeEngine, make_engine
 from leviathan_worker.report import Console
 from leviathan_worker.runner import AttemptArgs, WorkerContext, run_attempt
@@ -140,6 +142,7 @@ class WorkerHarness:
         created: Event | None = None,
         client: ControlPlaneClient | None = None,
         fence_check_seconds: float = 0.0,
+        git_credentials: GitCredentials | None = None,
     ) -> tuple[int, str]:
         """Run one attempt in-process; returns (exit code, console output)."""
         config = config or self.config()
@@ -158,6 +161,7 @@ class WorkerHarness:
             secrets=tuple(s for s in (github_token, self.cp.token) if s),
             flush_seconds=0,
             fence_check_seconds=fence_check_seconds,
+            git_credentials=git_credentials,
         )
         args = AttemptArgs(
             self.target_id,
@@ -273,10 +277,13 @@ class ForgeHook:
         return self.inner.get_pull_request(number)
 
     def create_pull_request(
-        self, *, branch: str, base: str, title: str, body: str
+        self, *, branch: str, base: str, title: str, body: str, draft: bool = False
     ) -> PullRequestInfo:
         self._hook("create_pull_request")
-        return self.inner.create_pull_request(branch=branch, base=base, title=title, body=body)
+        extra = {"draft": True} if draft else {}
+        return self.inner.create_pull_request(
+            branch=branch, base=base, title=title, body=body, **extra
+        )
 
     def pull_request_files(self, number: int) -> list[str]:
         self._hook("pull_request_files")
@@ -284,3 +291,7 @@ class ForgeHook:
 
     def delete_branch(self, branch: str) -> bool:
         return self.inner.delete_branch(branch)
+
+    def decorate_pull_request(self, number: int, options: PullRequestOptions) -> list[str]:
+        self._hook("decorate_pull_request")
+        return self.inner.decorate_pull_request(number, options)

@@ -8,7 +8,8 @@ only read when the blob id changed since this source's previous read, and
 keep one ``BacklogSource`` per target per process to benefit from that.
 
 The fetch authenticates through ``git_auth.git_env`` (a header in the process
-environment), so the token is never in the URL, the mirror's config, or the
+environment) with ``GITHUB_TOKEN`` or a GitHub App's installation token
+(``github_credentials``), so the token is never in the URL, the mirror's config, or the
 messages of the errors raised here. An flock serialises fetches of one mirror
 across the processes of one machine.
 """
@@ -25,8 +26,10 @@ from urllib.parse import urlsplit
 from git import Blob, GitCommandError, Repo
 from git.exc import GitError
 
-from leviathan_adapters.git_auth import auth_failed, git_env, is_http_url, scrub
-from leviathan_core.config import AutonomyConfig
+from leviathan_adapters.forge.base import ForgeUnavailable
+from leviathan_adapters.git_auth import auth_failed, git_env, is_http_url
+from leviathan_adapters.github_credentials import GitCredentials
+from leviathan_core.config import AutonomyConfig, ConfigError
 from leviathan_core.constants import BACKLOG_PATH
 from leviathan_core.settings import Settings
 
@@ -63,7 +66,10 @@ class BacklogSource:
         self.path = path
         self.mirror = Path(settings.cache_dir) / f"{config.target_id}.git"
         self.timeout = timeout
-        self._token = settings.github_token
+        try:
+            self._credentials = GitCredentials.for_target(config, settings)
+        except ConfigError as exc:
+            raise BacklogUnavailable(f"target {config.target_id}: {exc}") from None
         self._last: BacklogSnapshot | None = None
         if is_http_url(self.url) and urlsplit(self.url).username:
             raise BacklogUnavailable(
@@ -107,6 +113,10 @@ class BacklogSource:
         """Bring ``refs/heads/<branch>`` of the mirror to the remote tip; return its id."""
         ref = f"refs/heads/{self.branch}"
         try:
+            token = self._credentials.token()
+        except ForgeUnavailable as exc:  # a GitHub App's token could not be minted
+            raise BacklogUnavailable(self._clean(f"cannot fetch {self.path}: {exc}")) from None
+        try:
             repo.git.fetch(
                 "--quiet",
                 "--depth=1",
@@ -115,7 +125,7 @@ class BacklogSource:
                 "--",
                 self.url,
                 f"+{ref}:{ref}",
-                env=git_env(self.url, self._token),
+                env=git_env(self.url, token),
                 kill_after_timeout=self.timeout,
             )
         except GitCommandError as exc:
@@ -128,7 +138,7 @@ class BacklogSource:
         if "couldn't find remote ref" in stderr:
             return f"branch {self.branch!r} not found in {self._clean(self.url)}"
         if auth_failed(stderr):
-            hint = "check GITHUB_TOKEN" if self._token else "no GITHUB_TOKEN is set"
+            hint = self._auth_hint()
             return self._clean(f"{where}: the server refused access ({hint}): {stderr}")
         killed = isinstance(exc.status, int) and exc.status < 0
         reason = stderr or (
@@ -152,5 +162,10 @@ class BacklogSource:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def _auth_hint(self) -> str:
+        if self._credentials.app is not None:
+            return "check the GitHub App's access to the repository"
+        return "check GITHUB_TOKEN" if self._credentials.configured else "no GITHUB_TOKEN is set"
+
     def _clean(self, text: str) -> str:
-        return scrub(text, self._token)
+        return self._credentials.scrub(text)

@@ -15,6 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
+from pydantic import ValidationError
+
+from leviathan_core.config import ConfigError
 from leviathan_core.settings import Settings
 
 RUN_ENV: Final = Path(".leviathan-run") / "env"
@@ -36,8 +39,25 @@ def run_env_file(cwd: Path | None = None) -> Path | None:
 
 
 def load_process_settings(cwd: Path | None = None) -> Settings:
-    """The environment, over the run's ``env`` file when there is one."""
-    return Settings(_env_file=run_env_file(cwd))  # type: ignore[call-arg]
+    """The environment, over the run's ``env`` file when there is one.
+
+    A bad value is a ConfigError (which the commands print as one paragraph),
+    naming the variable and never repeating the value (a token or a key).
+    """
+    try:
+        return Settings(_env_file=run_env_file(cwd))  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(f"bad process setting: {settings_problems(exc)}") from None
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """Each problem as ``<variable>: <message>`` (a check across variables names its own)."""
+    parts = []
+    for error in exc.errors(include_input=False):
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 @lru_cache(maxsize=1)

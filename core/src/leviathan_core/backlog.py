@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import yaml
 
+from leviathan_core.backlog_lines import issue_numbers, task_line
 from leviathan_core.scope import ScopeError, normalize_path
 from leviathan_core.verdicts import TaskVerdict, standing_verdict
 
@@ -98,6 +99,7 @@ class TaskEntry:
     acceptance_criteria: tuple[str, ...] = ()
     problem: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    issues: tuple[int, ...] = ()  # ``issue: 12`` / ``issues: [12, 40]``: closed by the PR
     # Each allowed path as the scope check compares it (None: unsafe). It does not
     # depend on the configuration, so it is worked out once per entry, not per decision.
     compared_paths: tuple[str | None, ...] = field(init=False, compare=False, repr=False)
@@ -129,6 +131,8 @@ class Backlog:
     positions: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     # Derived results keyed by the rules that produced them (see guardrails.judge_backlog).
     memo: dict[Hashable, object] = field(default_factory=dict, compare=False, repr=False)
+    # The text it was parsed from, for ``line_of`` (looked up on demand, not per parse).
+    raw: bytes | str = field(default=b"", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.tasks and not self.positions:
@@ -139,6 +143,12 @@ class Backlog:
         index = self.positions.get(task_id)
         task = None if index is None else self.tasks[index]
         return task if task is not None and task.problem is None else None
+
+    def line_of(self, task_id: str) -> int | None:
+        """The 1-based line where the task starts in the file (None: not found)."""
+        if self.get(task_id) is None:
+            return None
+        return task_line(self.raw, task_id)
 
     @property
     def problems(self) -> list[str]:
@@ -342,7 +352,10 @@ def parse_task(index: int, item: Any) -> TaskEntry:
     paths, err = _string_list(item.get("allowed_paths"), "allowed_paths")
     deps, dep_err = _string_list(item.get("dependencies"), "dependencies")
     criteria, crit_err = _string_list(item.get("acceptance_criteria"), "acceptance_criteria")
-    problems.extend(e for e in (err, dep_err, crit_err) if e)
+    issues, issue_err = (
+        issue_numbers(item) if "issue" in item or "issues" in item else ((), None)
+    )  # most tasks name no issue: skip the call
+    problems.extend(e for e in (err, dep_err, crit_err, issue_err) if e)
     return TaskEntry(
         index=index,
         id=raw_id,
@@ -357,6 +370,7 @@ def parse_task(index: int, item: Any) -> TaskEntry:
         acceptance_criteria=criteria,
         problem="; ".join(problems) or None,
         raw=item,
+        issues=issues,
     )
 
 
@@ -378,4 +392,4 @@ def parse_backlog(data: bytes | str, source: str = "backlog.yaml") -> Backlog:
     positions, duplicates = _positions(tasks)
     if duplicates:
         raise BacklogError(_duplicates_message(duplicates), path=source)
-    return Backlog(tuple(tasks), source, positions)
+    return Backlog(tuple(tasks), source, positions, raw=data)

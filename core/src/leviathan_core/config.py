@@ -40,6 +40,7 @@ from leviathan_core.job_contract import (
     ENV_TASK,
     ENV_WORKSPACE_DIR,
 )
+from leviathan_core.pr_options import PullRequestOptions
 from leviathan_core.scope import ScopeError, normalize_prefix
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -148,6 +149,7 @@ class AutonomyConfig(BaseModel):
     # The dashboard issue (leviathan_core.dashboard): one GitHub issue, found by this label.
     dashboard_issue: StrictBool = False
     dashboard_label: str = Field(default="leviathan-dashboard", pattern=r"^[^,\s][^,]{0,49}$")
+    pull_request: PullRequestOptions = Field(default_factory=PullRequestOptions)
 
     @field_validator("target_id", "worker_namespace")
     @classmethod

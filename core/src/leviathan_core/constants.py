@@ -29,6 +29,12 @@ JOB_NAME_PREFIX: Final = "leviathan-worker-"
 
 SECRET_GITHUB: Final = "leviathan-secrets"  # noqa: S105 - a name, not a value
 SECRET_GITHUB_KEY: Final = "github-token"  # noqa: S105 - a name, not a value
+# A GitHub App instead of the token: keys of the same Secret, each optional.
+SECRET_GITHUB_APP_KEYS: Final = {
+    "GITHUB_APP_ID": "github-app-id",
+    "GITHUB_APP_INSTALLATION_ID": "github-app-installation-id",
+    "GITHUB_APP_PRIVATE_KEY": "github-app-private-key",
+}
 SECRET_CONTROL_PLANE: Final = "leviathan-control-plane-secret"  # noqa: S105 - a name, not a value
 SECRET_CONTROL_PLANE_KEY: Final = "LEVIATHAN_CONTROL_PLANE_TOKEN"  # noqa: S105 - a name, not a value
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leviathan_core.config import AutonomyConfig, ConfigError
+from leviathan_core.github_auth import AuthMode, GitHubApp, auth_mode, read_private_key
 
 
 class Settings(BaseSettings):
@@ -24,7 +25,10 @@ class Settings(BaseSettings):
     a development checkout.
     """
 
-    model_config = SettingsConfigDict(env_prefix="LEVIATHAN_", extra="ignore")
+    # hide_input_in_errors: a refusal must not print the key or token it was given.
+    model_config = SettingsConfigDict(
+        env_prefix="LEVIATHAN_", extra="ignore", hide_input_in_errors=True
+    )
 
     # The target file, or a folder of them; required by everything that serves targets.
     config: str | None = None
@@ -40,6 +44,48 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("GITHUB_TOKEN", "LEVIATHAN_GITHUB_TOKEN")
     )
+    # A GitHub App instead of the token (leviathan_core.github_auth; never both).
+    github_app_id: int | None = Field(default=None, gt=0, validation_alias="GITHUB_APP_ID")
+    github_app_private_key: SecretStr | None = Field(
+        default=None, validation_alias="GITHUB_APP_PRIVATE_KEY"
+    )
+    github_app_private_key_file: str | None = Field(
+        default=None, validation_alias="GITHUB_APP_PRIVATE_KEY_FILE"
+    )
+    github_app_installation_id: int | None = Field(
+        default=None, gt=0, validation_alias="GITHUB_APP_INSTALLATION_ID"
+    )
+
+    @field_validator(
+        "github_app_id", "github_app_private_key", "github_app_private_key_file",
+        "github_app_installation_id", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``GITHUB_APP_INSTALLATION_ID=`` (compose's ``${X:-}``) means not set."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _one_github_credential(self) -> Settings:
+        self.github_auth()  # a half-configured App or two credentials refuse the start
+        return self
+
+    def github_auth(self) -> AuthMode:
+        """``token``, ``app`` or ``none``; an error names the variable to fix."""
+        return auth_mode(
+            token=self.github_token,
+            app_id=self.github_app_id,
+            key=self.github_app_private_key,
+            key_file=self.github_app_private_key_file,
+            installation_id=self.github_app_installation_id,
+        )
+
+    def github_app(self) -> GitHubApp | None:
+        """The configured App with its key read (from the variable or the file), or None."""
+        if self.github_auth() != "app" or self.github_app_id is None:
+            return None
+        key = read_private_key(self.github_app_private_key, self.github_app_private_key_file)
+        return GitHubApp(self.github_app_id, key, self.github_app_installation_id)
 
     def control_plane_for(self, config: AutonomyConfig) -> str:
         """The environment's URL wins over the file's (a process knows where it runs)."""

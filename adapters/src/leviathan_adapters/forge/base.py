@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel
 
 from leviathan_core.constants import BRANCH_PREFIX
+from leviathan_core.pr_options import PullRequestOptions
 
 PRState = Literal["open", "closed", "merged"]
 
@@ -62,9 +63,10 @@ class Forge(Protocol):
         ...
 
     def create_pull_request(
-        self, *, branch: str, base: str, title: str, body: str
+        self, *, branch: str, base: str, title: str, body: str, draft: bool = False
     ) -> PullRequestInfo:
-        """Open a PR; an existing open PR for the same branch is returned, not duplicated."""
+        """Open a PR (``draft``: as a draft); an existing open PR for the same branch is
+        returned, not duplicated."""
         ...
 
     def pull_request_files(self, number: int) -> list[str]:
@@ -73,4 +75,8 @@ class Forge(Protocol):
 
     def delete_branch(self, branch: str) -> bool:
         """Delete a pushed branch (after a PR cap hit); False when it did not exist."""
+        ...
+
+    def decorate_pull_request(self, number: int, options: PullRequestOptions) -> list[str]:
+        """Add the target's labels and request its reviewers; what could not be done."""
         ...

@@ -11,6 +11,7 @@ from typing import Any
 
 from leviathan_adapters.forge.base import Forge
 from leviathan_adapters.forge.local import LocalForge, local_repo_path
+from leviathan_adapters.github_credentials import app_tokens
 from leviathan_core.config import AutonomyConfig, ConfigError
 from leviathan_core.settings import Settings
 
@@ -46,6 +47,18 @@ def make_forge(
         # Imported here: PyGithub costs seconds of start-up that local targets never need.
         from leviathan_adapters.forge.github import GitHubForge
 
+        tokens = app_tokens(settings, config.github_api_url, repo)
+        if tokens is not None:  # a GitHub App (settings refuse an App and a token at once)
+            from leviathan_adapters.forge.github_app import GitHubAppForge
+
+            return GitHubAppForge(
+                repo,
+                tokens,
+                api_url=config.github_api_url,
+                github=github,
+                budget=budget,
+                shared=shared,
+            )
         return GitHubForge(
             repo,
             settings.github_token,

@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode
 
 from github import Auth, Github
 from github.GithubException import GithubException
+from github.GithubObject import NotSet
 from pydantic import SecretStr
 from urllib3.util.retry import Retry
 
@@ -45,9 +46,11 @@ from leviathan_adapters.forge.base import (
     is_agent_branch,
 )
 from leviathan_adapters.forge.github_errors import error_messages, is_duplicate_pull, translate
+from leviathan_adapters.forge.pr_habits import decorate
 from leviathan_adapters.forge.rate_budget import RateBudget
 from leviathan_adapters.forge.shared_cache import SharedCache, SharedEntry
 from leviathan_adapters.git_auth import secret_value
+from leviathan_core.pr_options import PullRequestOptions
 
 T = TypeVar("T")
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -92,12 +95,19 @@ def transport_retry(retries: int) -> Retry:
 
 
 def github_client(
-    api_url: str, token: str | None, *, timeout: float = 10, retries: int = 2, pool_size: int = 64
+    api_url: str,
+    token: str | None,
+    *,
+    timeout: float = 10,
+    retries: int = 2,
+    pool_size: int = 64,
+    auth: Auth.Auth | None = None,
 ) -> Github:
-    """A PyGithub client to share between the forges of one token (one connection pool)."""
+    """A PyGithub client to share between the forges of one token (one connection pool);
+    ``auth`` replaces the token (a GitHub App's installation tokens)."""
     return Github(
         base_url=api_url.rstrip("/"),
-        auth=Auth.Token(token) if token else None,
+        auth=auth or (Auth.Token(token) if token else None),
         timeout=max(1, ceil(timeout)),
         per_page=100,
         retry=transport_retry(retries),
@@ -153,11 +163,13 @@ class GitHubForge:
         per_page: int = 100,
         retries: int = 2,
         cache_size: int = 512,
+        auth: Auth.Auth | None = None,
         github: Github | None = None,
         budget: RateBudget | None = None,
         shared: SharedCache | None = None,
     ) -> None:
-        """``github``: a client shared with other forges of the same token (``github_client``);
+        """``auth``: credentials other than ``token`` (a GitHub App's installation tokens);
+        ``github``: a client shared with other forges of the same token (``github_client``);
         ``budget``: the token's rate-limit hold shared in Redis (``rate_budget``);
         ``shared``: the token's ETag cache shared in Redis (``shared_cache``)."""
         if not _REPO_NAME.match(repo_full_name or ""):
@@ -170,7 +182,7 @@ class GitHubForge:
         self.stats = RequestStats()
         self._token = secret_value(token)
         self._github = github or github_client(
-            self.api_url, self._token, timeout=timeout, retries=retries, pool_size=10
+            self.api_url, self._token, timeout=timeout, retries=retries, pool_size=10, auth=auth
         )
         self.budget = budget
         self.shared = shared
@@ -203,14 +215,17 @@ class GitHubForge:
         )
 
     def create_pull_request(
-        self, *, branch: str, base: str, title: str, body: str
+        self, *, branch: str, base: str, title: str, body: str, draft: bool = False
     ) -> PullRequestInfo:
         """Open a PR; GitHub's 422 "already exists" returns the open PR for ``branch``."""
         action = f"creating a pull request from {branch} into {base}"
         self._hold_check(action)
         repo = self._github.get_repo(self.repo_full_name)
         try:
-            created = repo.create_pull(base=base, head=branch, title=title, body=body)
+            # NotSet: a plain PR's request stays as it was, without "draft": false
+            created = repo.create_pull(
+                base=base, head=branch, title=title, body=body, draft=draft or NotSet
+            )
         except Exception as exc:
             if is_duplicate_pull(exc):
                 return self._existing_pull(branch, action)
@@ -246,6 +261,11 @@ class GitHubForge:
             raise
         except Exception as exc:
             raise self._mapped(exc, action) from None
+
+    def decorate_pull_request(self, number: int, options: PullRequestOptions) -> list[str]:
+        """Labels (created when missing) and review requests; returns what could not be done."""
+        return decorate(self._github.get_repo(self.repo_full_name), number, options,
+                        lambda exc, action: str(self._mapped(exc, action)))  # fmt: skip
 
     # ---- plumbing ------------------------------------------------------------
     def _ours(self, pull: dict[str, Any]) -> bool:

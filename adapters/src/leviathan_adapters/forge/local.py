@@ -30,9 +30,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import unquote, urlsplit
 
+from leviathan_adapters.forge import local_habits
 from leviathan_adapters.forge.base import (
     ForgeRejected,
     ForgeUnavailable,
@@ -41,6 +42,7 @@ from leviathan_adapters.forge.base import (
     attempt_from_branch,
     is_agent_branch,
 )
+from leviathan_core.pr_options import PullRequestOptions
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pulls (
@@ -130,7 +132,7 @@ class LocalForge:
             return self._info(self._row(db, number))
 
     def create_pull_request(
-        self, *, branch: str, base: str, title: str, body: str
+        self, *, branch: str, base: str, title: str, body: str, draft: bool = False
     ) -> PullRequestInfo:
         """Open a PR for an existing branch; the open PR for ``branch`` when there is one."""
         with self._connect() as db:
@@ -157,6 +159,7 @@ class LocalForge:
                 (branch, base, title, body, merge_base, head_sha, now, now),
             )
             info = self._info(self._row(db, int(cursor.lastrowid or 0)))
+            local_habits.record_draft(db, info.number, draft)
         self._write_view(info, body)
         return info
 
@@ -211,6 +214,18 @@ class LocalForge:
             info = self._info(self._row(db, number))
         self._write_view(info, row.body)
         return info
+
+    def decorate_pull_request(self, number: int, options: PullRequestOptions) -> list[str]:
+        """Record the labels and reviewers (nobody reviews here); nothing can fail."""
+        with self._connect() as db, _immediate(db):
+            self._row(db, number)
+            local_habits.record_decoration(db, number, options)
+        return []
+
+    def pull_request_habits(self, number: int) -> dict[str, Any]:
+        """What was recorded for PR ``number``: draft, labels, reviewers, team reviewers."""
+        with self._connect() as db:
+            return local_habits.read(db, number)
 
     # ---- git -----------------------------------------------------------------
     def _merge(self, number: int, branch: str, base: str, head_sha: str) -> None:
@@ -292,7 +307,7 @@ class LocalForge:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
+                db.executescript(_SCHEMA + local_habits.SCHEMA)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         self._initialised = True

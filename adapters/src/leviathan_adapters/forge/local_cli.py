@@ -35,8 +35,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = process_settings()
     try:
+        settings = process_settings()
         source = args.config or settings.config_path()
         configs = load_configs(source)
         if args.target not in configs:

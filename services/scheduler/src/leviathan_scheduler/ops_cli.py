@@ -49,9 +49,13 @@ def _actor() -> str:
 
 def _runtime(config_path: str | None, *, send: bool = False) -> Runtime:
     from leviathan_adapters.process_settings import process_settings
+    from leviathan_core.config import ConfigError
     from leviathan_scheduler.runtime import Runtime
 
-    settings: Settings = process_settings()
+    try:
+        settings: Settings = process_settings()
+    except ConfigError as exc:  # e.g. half a GitHub App: one line, exit 2
+        _fail(str(exc))
     if config_path is not None:
         settings = settings.model_copy(update={"config": config_path})
     sender = None

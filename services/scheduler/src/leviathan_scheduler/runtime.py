@@ -122,19 +122,34 @@ class Runtime:
         return ControlPlaneClient(url, None, spool_path=spool, http=http, state_reads=reads)
 
     def forge_for(self, config: AutonomyConfig) -> Forge:
-        """The target's forge; GitHub ones share their token's client and rate-limit hold."""
-        if config.forge != "github":
+        """The target's forge; GitHub ones share their credentials' client and rate-limit hold.
+
+        A token's budget is the token's; a GitHub App's is its installation's (named by
+        its id, or by the repository it is looked up from). ConfigError for a bad App.
+        """
+        if config.forge != "github" or config.github_repo is None:
             return make_forge(config, self.settings)
         from leviathan_adapters.forge.github import github_client
         from leviathan_adapters.forge.rate_budget import RateBudget, budget_key
         from leviathan_adapters.forge.shared_cache import SharedCache
+        from leviathan_adapters.github_credentials import app_tokens
 
+        api_url = config.github_api_url
+        tokens = app_tokens(self.settings, api_url, config.github_repo)
         token = self.settings.github_token
         secret = token.get_secret_value() if token is not None else None
-        key = (config.github_api_url, budget_key(config.github_api_url, secret))
+        if tokens is not None:
+            from leviathan_adapters.forge.github_app import InstallationAuth
+
+            where = tokens.installation_id or config.github_repo
+            identity: str | None = f"app:{tokens.app_id}:{where}"
+            auth: Any = InstallationAuth(tokens)
+        else:
+            identity, auth = secret, None
+        key = (api_url, budget_key(api_url, identity))
         with self._lock:
             if key not in self._github:
-                client = github_client(config.github_api_url, secret)
+                client = github_client(api_url, secret, auth=auth)
                 shared = (RateBudget(self.redis, key[1]), SharedCache(self.redis, key[1]))
                 self._github[key] = (client, shared)
             client, (budget, cache) = self._github[key]

@@ -21,6 +21,7 @@ from leviathan_core.constants import (
     SECRET_CONTROL_PLANE,
     SECRET_CONTROL_PLANE_KEY,
     SECRET_GITHUB,
+    SECRET_GITHUB_APP_KEYS,
     SECRET_GITHUB_KEY,
 )
 from leviathan_core.job_contract import (
@@ -126,6 +127,7 @@ def publisher_container(
         )
     )
     env.append(_secret_env(ENV_GITHUB_TOKEN, SECRET_GITHUB, SECRET_GITHUB_KEY))
+    env.extend(_secret_env(n, SECRET_GITHUB, k) for n, k in SECRET_GITHUB_APP_KEYS.items())
     env.append(_secret_env(ENV_CONTROL_PLANE_TOKEN, SECRET_CONTROL_PLANE, SECRET_CONTROL_PLANE_KEY))
     workspace, attempt = config.workspace_dir, message.attempt_id
     mounts = [

@@ -26,6 +26,7 @@ from leviathan_adapters.control_plane_client import (
 )
 from leviathan_adapters.forge.factory import make_forge
 from leviathan_adapters.git_auth import is_http_url, secret_value
+from leviathan_adapters.github_credentials import GitCredentials
 from leviathan_core.config import AutonomyConfig, ConfigError, load_configs
 from leviathan_core.constants import branch_name
 from leviathan_core.events import Event, EventType, FailureReason
@@ -153,9 +154,12 @@ def _report_refusal(
 
 def private_paths(settings: Settings, workspace: Path) -> list[Path]:
     """What the command engine's sandbox hides: other attempts, the publisher's
-    clone, the spool, caches, HOME and the ``.leviathan-run`` env file's folder."""
+    clone, the spool, caches, HOME, the ``.leviathan-run`` env file's folder and
+    the folder of a GitHub App's key file."""
     named = [settings.data_dir, settings.cache_dir, settings.spool_dir, ".leviathan-run"]
-    return [workspace, Path.home(), *(Path(p).absolute() for p in named if p)]
+    key_file = settings.github_app_private_key_file
+    keys = [Path(key_file).absolute().parent] if key_file else []
+    return [workspace, Path.home(), *(Path(p).absolute() for p in named if p), *keys]
 
 
 def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerContext:
@@ -165,6 +169,7 @@ def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerC
     try:
         forge = make_forge(config, settings)
         engine = make_engine(config, hidden=hidden)
+        credentials = GitCredentials.for_target(config, settings)
     except (ConfigError, EngineError, ValueError) as exc:
         raise StartRefused(FailureReason.CONFIG_INVALID, str(exc)) from None
     flush_seconds = _seconds(ENV_FLUSH_SECONDS, 30)
@@ -190,6 +195,7 @@ def _context(settings: Settings, args: AttemptArgs, console: Console) -> WorkerC
         flush_seconds=flush_seconds,
         fence_check_seconds=fence_check_seconds,
         hidden=hidden,
+        git_credentials=credentials if credentials.app is not None else None,
     )
 
 
@@ -198,8 +204,8 @@ def start(args: AttemptArgs, raw_created: str | None, phase: str = "run") -> int
     phases: ``prepare``, ``publish``); returns the exit code."""
     try:
         settings = Settings()
-    except ValidationError as exc:
-        print(f"✗ Attempt failed: config_invalid: bad LEVIATHAN_* setting: {exc}", flush=True)
+    except ValidationError as exc:  # input values hidden: a key or token is never printed
+        print(f"✗ Attempt failed: config_invalid: bad setting: {exc}", flush=True)
         return EXIT_REFUSED
     created: Event | None = None
     try:

@@ -11,7 +11,7 @@ file list must equal the verified local diff.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import SecretStr
@@ -20,7 +20,8 @@ from leviathan_adapters.forge.base import Forge, ForgeRejected, ForgeUnavailable
 from leviathan_core import caps
 from leviathan_core.constants import BRANCH_PREFIX
 from leviathan_core.events import FailureReason
-from leviathan_worker import gitops
+from leviathan_core.pr_options import PullRequestOptions
+from leviathan_worker import gitops, pr_habits
 from leviathan_worker.clone import Checkout
 from leviathan_worker.evidence import COMMITTER_EMAIL, COMMITTER_NAME
 from leviathan_worker.failure import AttemptFailure
@@ -110,12 +111,15 @@ def cap_reached(others: Sequence[PullRequestInfo], max_open_prs: int) -> str | N
 
 
 def open_pull_request(
-    forge: Forge, *, branch: str, base: str, title: str, body: str
+    forge: Forge, *, branch: str, base: str, title: str, body: str, draft: bool = False
 ) -> PullRequestInfo:
     """Create the PR; an "already exists" answer for this branch is the earlier run's PR."""
+    extra = {"draft": True} if draft else {}
     try:
         try:
-            return forge.create_pull_request(branch=branch, base=base, title=title, body=body)
+            return forge.create_pull_request(
+                branch=branch, base=base, title=title, body=body, **extra
+            )
         except ForgeRejected as exc:
             if "already exists" not in str(exc).lower():
                 raise
@@ -158,6 +162,12 @@ class Publisher:
     forge: Forge
     max_open_prs: int
     say: Callable[[str], None]
+    options: PullRequestOptions = field(default_factory=PullRequestOptions)
+    # A GitHub App's tokens expire: asked again right before each push (None: ``token``).
+    fresh_token: Callable[[], SecretStr | None] | None = None
+
+    def _token(self) -> SecretStr | None:
+        return self.fresh_token() if self.fresh_token is not None else self.token
 
     def check_cap(self) -> None:
         problem = cap_reached(other_open_prs(self.forge, self.branch), self.max_open_prs)
@@ -166,14 +176,17 @@ class Publisher:
 
     def push(self, sha: str) -> None:
         self.say(f"Pushing branch {self.branch}...")
-        push_branch(self.checkout, self.url, self.token, sha, self.branch, self.target_branch)
+        push_branch(self.checkout, self.url, self._token(), sha, self.branch, self.target_branch)
         self.say("✓ Branch pushed")
         self.say(f"✓ Commit SHA: {sha}")
 
     def withdraw(self, failure: AttemptFailure) -> AttemptFailure:
         """Delete the pushed branch again, so a failed attempt leaves nothing behind."""
-        problem = delete_branch(self.checkout, self.url, self.token, self.branch,
-                                self.target_branch)  # fmt: skip
+        try:
+            problem = delete_branch(self.checkout, self.url, self._token(), self.branch,
+                                    self.target_branch)  # fmt: skip
+        except AttemptFailure as no_token:  # a GitHub App that no longer answers
+            problem = no_token.message
         note = "pushed branch deleted" if problem is None else f"could not delete: {problem}"
         details = {"branch": self.branch, **failure.details}
         return AttemptFailure(failure.reason, f"{failure.message}; {note}", **details)
@@ -183,8 +196,9 @@ class Publisher:
         self.say("")
         self.say("Creating pull request...")
         pr = open_pull_request(
-            self.forge, branch=self.branch, base=self.target_branch, title=title, body=body
-        )
+            self.forge, branch=self.branch, base=self.target_branch, title=title, body=body,
+            draft=self.options.draft,
+        )  # fmt: skip
         self.say(f"✓ PR created: {pr.url}")
         self.say(f"✓ PR number: {pr.number}")
         mismatch = pr_file_mismatch(pr_files(self.forge, pr.number), verified)
@@ -192,4 +206,5 @@ class Publisher:
             raise AttemptFailure(
                 FailureReason.PR_MISMATCH, mismatch, pr_number=pr.number, pr_url=pr.url
             )
+        pr_habits.decorate(self.forge, pr.number, self.options, self.say)
         return pr

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from leviathan_adapters.control_plane_client import ControlPlaneClient
 from leviathan_adapters.forge.base import Forge, PullRequestInfo
 from leviathan_adapters.git_auth import redact_url, scrub
+from leviathan_adapters.github_credentials import GitCredentials
 from leviathan_core.backlog import TaskEntry
 from leviathan_core.config import AutonomyConfig
 from leviathan_core.constants import branch_name
@@ -43,6 +44,7 @@ from leviathan_worker.engines import ChangeEngine
 from leviathan_worker.evidence import Evidence, commit_message, pr_body, pr_title
 from leviathan_worker.failure import AttemptFailure
 from leviathan_worker.gate import make_gate
+from leviathan_worker.git_token import GitToken
 from leviathan_worker.layout import (
     Layout,
     beside_listing,
@@ -50,6 +52,7 @@ from leviathan_worker.layout import (
     save_state,
     written_beside,
 )
+from leviathan_worker.pr_habits import pr_body_for
 from leviathan_worker.preparing import Prepared
 from leviathan_worker.report import FENCE_CHECK_SECONDS, Console, Reporter, banner
 from leviathan_worker.verify import VerifyResult
@@ -81,6 +84,9 @@ class WorkerContext:
     flush_seconds: float = 30.0
     fence_check_seconds: float = FENCE_CHECK_SECONDS
     hidden: tuple[Path, ...] = ()  # the worker's private paths, hidden from the quality gate
+    # A GitHub App's installation tokens for git (minted at clone and again at push);
+    # None: ``github_token`` is the one credential.
+    git_credentials: GitCredentials | None = None
 
 
 def worker_title(engine: str) -> str:
@@ -93,6 +99,7 @@ class AttemptRun:
         self.ctx = ctx
         self.config = ctx.config
         self.say = ctx.console.say
+        self.git_token = GitToken(ctx.github_token, ctx.git_credentials, ctx.console)
         self.branch = branch_name(args.attempt_id, ctx.engine.name)
         self.layout = Layout.of(ctx.workspace_dir, args.attempt_id)
         self.attempt = Attempt(
@@ -144,7 +151,7 @@ class AttemptRun:
             failure = exc
         except Exception as exc:  # the attempt must still end with a reason code
             text = f"{type(exc).__name__}: {exc}"
-            for secret in (self.ctx.github_token, *self.ctx.secrets):
+            for secret in (self.ctx.github_token, *self.ctx.secrets, *self.git_token.secrets()):
                 text = scrub(text, secret)
             failure = AttemptFailure(FailureReason.INTERNAL_ERROR, text)
         if failure is not None:
@@ -191,7 +198,7 @@ class AttemptRun:
 
     # ---- phases --------------------------------------------------------------------
     def _prepare(self) -> Prepared:
-        if self.ctx.token_required and self.ctx.github_token is None:
+        if self.ctx.token_required and self.git_token.missing:
             raise AttemptFailure(
                 FailureReason.MISSING_TOKEN,
                 "GITHUB_TOKEN is not set; the target's forge or https URL needs it",
@@ -200,7 +207,7 @@ class AttemptRun:
         self.reporter.progress(self.reporter.event(EventType.ATTEMPT_STARTED, started))
         # A late attempt.started is stored even when the attempt already ended: ask first.
         self.reporter.ensure_current()
-        checkout = preparing.clone(self.config, self.layout, self.ctx.github_token, self.say)
+        checkout = preparing.clone(self.config, self.layout, self.git_token(), self.say)
         task = preparing.load_task(checkout, self.config, self.args.task_id, self.say)
         populated = preparing.give_engine_a_tree(
             checkout,
@@ -223,7 +230,8 @@ class AttemptRun:
         return apply_engine(self.ctx.engine, self.layout, job, self.say, self.ctx.secrets, gate)
 
     def _publish(self, prepared: Prepared, outcome: EngineOutcome, outside: list[str]) -> None:
-        secrets = (self.ctx.github_token, *self.ctx.secrets)
+        token = self.git_token()  # an App's token is renewed here if the attempt ran long
+        secrets = (token, *self.ctx.secrets)
         self.reporter.usage(outcome.report)  # spent even if the change is refused below
         gate, report = accept(outcome, self.config.verify_command, secrets)
         checkout, task = prepared.checkout, prepared.task
@@ -238,12 +246,14 @@ class AttemptRun:
         publisher = publish.Publisher(
             checkout=checkout,
             url=self.config.target_repo_url,
-            token=self.ctx.github_token,
+            token=token,
             branch=self.branch,
             target_branch=self.config.target_branch,
             forge=self.ctx.forge,
             max_open_prs=self.config.max_open_prs,
             say=self.say,
+            options=self.config.pull_request,
+            fresh_token=self.git_token if self.git_token.app else None,
         )
         self.reporter.ensure_current()
         publisher.check_cap()
@@ -251,7 +261,12 @@ class AttemptRun:
         try:
             publisher.check_cap()
             self.reporter.ensure_current()
-            body = self._pr_body(task, verified, gate, report)
+            body = pr_body_for(
+                self.config.pull_request, task, checkout=checkout, sha=sha,
+                repo_url=self.config.target_repo_url, task_id=self.args.task_id,
+                attempt_id=self.args.attempt_id, branch=self.branch,
+                summary=self._pr_body(task, verified, gate, report),
+            )  # fmt: skip
             pr = publisher.open_pr(pr_title(task, self.args.task_id), body, verified.paths)
         except AttemptFailure as failure:
             if failure.reason is FailureReason.PR_MISMATCH:

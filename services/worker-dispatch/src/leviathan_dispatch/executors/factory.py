@@ -10,6 +10,12 @@ from pathlib import Path
 
 from leviathan_adapters.runs.factory import local_run_dir
 from leviathan_core.config import AutonomyConfig
+from leviathan_core.github_auth import (
+    ENV_APP_ID,
+    ENV_APP_INSTALLATION,
+    ENV_APP_KEY,
+    ENV_APP_KEY_FILE,
+)
 from leviathan_core.job_contract import (
     ENV_CONFIG,
     ENV_CONTROL_PLANE_TOKEN,
@@ -36,8 +42,23 @@ def local_worker_environment(config: AutonomyConfig, settings: Settings) -> dict
     }
     if settings.github_token is not None:
         env[ENV_GITHUB_TOKEN] = settings.github_token.get_secret_value()
+    env.update(github_app_environment(settings))
     if settings.control_plane_token is not None:
         env[ENV_CONTROL_PLANE_TOKEN] = settings.control_plane_token.get_secret_value()
+    return env
+
+
+def github_app_environment(settings: Settings) -> dict[str, str]:
+    """The dispatcher's GitHub App, passed on as is (a key file by its absolute path)."""
+    env: dict[str, str] = {}
+    if settings.github_app_id is not None:
+        env[ENV_APP_ID] = str(settings.github_app_id)
+    if settings.github_app_private_key is not None:
+        env[ENV_APP_KEY] = settings.github_app_private_key.get_secret_value()
+    if settings.github_app_private_key_file:
+        env[ENV_APP_KEY_FILE] = str(Path(settings.github_app_private_key_file).resolve())
+    if settings.github_app_installation_id is not None:
+        env[ENV_APP_INSTALLATION] = str(settings.github_app_installation_id)
     return env
 
 
