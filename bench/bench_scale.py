@@ -48,8 +48,8 @@ def run() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lev-scale-") as tmp:
         root = Path(tmp)
-        smallest = fleets[0]
-        # Growth with workers: the smallest fleet on 1, 2 and 4 processes.
+        smallest = min(2000, fleets[-1])
+        # Growth with workers: 2,000 targets on 1, 2 and 4 processes.
         for count in processes:
             with ScaleStack(root / f"p{count}", smallest, LATENCY, processes=count) as stack:
                 stack.round()  # warm
@@ -68,13 +68,25 @@ def run() -> list[dict[str, Any]]:
                         "ms",
                     )
                 )
+                rows.append(
+                    row(
+                        f"cores busy (every process), {count} worker process(es)",
+                        idle.cores_busy,
+                        "cores",
+                    )
+                )
         # The fleets, on the largest process count.
         for n in fleets:
             count = processes[-1]
             with ScaleStack(root / f"n{n}", n, LATENCY, processes=count) as stack:
-                stack.round()
+                warm = stack.round()
                 idle = stack.round()
                 rows += [
+                    row(
+                        f"GitHub rate-limit cost of a target's first tick, {n} targets",
+                        warm.github_counted_per_cycle,
+                        "req",
+                    ),
                     row(
                         f"idle targets per 5 min, {n} targets, {count} processes",
                         WINDOW * n / idle.seconds,

@@ -49,3 +49,19 @@ def test_an_offset_survives_beats_schedule_file() -> None:
     schedule = CronSchedule("*/5 * * * *", 17.25)
     assert pickle.loads(pickle.dumps(schedule)) == schedule  # noqa: S301 (our own bytes)
     assert schedule != CronSchedule("*/5 * * * *")
+
+
+def test_next_time_agrees_with_croniter_anywhere() -> None:
+    """The cached runs of times answer what croniter answers, whatever the order of asks."""
+    import random
+
+    from croniter import croniter
+
+    rng = random.Random(7)
+    for expression in ("*/5 * * * *", "0 9 * * 1-5", "* * * * *", "0 0 1 1 *", "30 2 L * *"):
+        for _ in range(500):
+            moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.uniform(0, 4e7))
+            offset = rng.uniform(0, 300)
+            shift = timedelta(seconds=offset)
+            expected = croniter(expression, moment - shift).get_next(datetime) + shift
+            assert next_time(expression, moment, offset) == expected, (expression, moment)

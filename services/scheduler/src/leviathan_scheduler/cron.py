@@ -15,6 +15,8 @@ control plane as an even stream rather than as 10,000 ticks at ``:00``.
 from __future__ import annotations
 
 import hashlib
+import threading
+from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -49,11 +51,46 @@ def tick_offset(target_id: str, expression: str, spread_seconds: float) -> float
     return (digest % millis) / 1000 if millis else 0.0
 
 
+class _Times:
+    """A run of one expression's consecutive times, so a lookup is a bisection.
+
+    Starting croniter costs about as much as a whole select cycle's Python;
+    beat asks for the next time of 10,000 entries on one expression (the
+    offsets differ, the expression's times do not), so it asks croniter once
+    per run of ``RUN`` times instead of twice per entry and tick.
+    """
+
+    RUN = 512
+    LEAD = timedelta(hours=1)  # a run starts this long before the moment that needed it
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self.start: datetime | None = None
+        self.times: list[datetime] = []
+
+    def after(self, moment: datetime) -> datetime:
+        if self.start is None or moment < self.start or moment >= self.times[-1]:
+            self.start = moment - self.LEAD
+            run = croniter(self.expression, self.start)
+            self.times = [run.get_next(datetime) for _ in range(self.RUN)]
+            if self.times[-1] <= moment:  # a very dense cron: start at the moment itself
+                self.start, run = moment, croniter(self.expression, moment)
+                self.times = [run.get_next(datetime) for _ in range(self.RUN)]
+        return self.times[bisect_right(self.times, moment)]
+
+
+_RUNS: dict[str, _Times] = {}
+_RUNS_LOCK = threading.Lock()
+
+
 def next_time(expression: str, moment: datetime, offset: float = 0.0) -> datetime:
     """The first tick after ``moment`` of a cron shifted by ``offset`` seconds."""
     shift = timedelta(seconds=offset)
-    upcoming: datetime = croniter(expression, moment - shift).get_next(datetime)
-    return upcoming + shift
+    with _RUNS_LOCK:
+        times = _RUNS.get(expression)
+        if times is None:
+            times = _RUNS[expression] = _Times(expression)
+        return times.after(moment - shift) + shift
 
 
 class CronSchedule(BaseSchedule):  # type: ignore[misc]
