@@ -24,6 +24,7 @@ from typing import Any
 from celery.schedules import BaseSchedule, schedstate
 from croniter import croniter
 
+
 @lru_cache(maxsize=1024)
 def _valid(expression: str) -> bool:
     """croniter's check, once per expression (it costs half a millisecond; beat
