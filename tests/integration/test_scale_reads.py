@@ -217,35 +217,21 @@ def test_the_queue_gauge_counts_waiting_ticks(tmp_path: Path, redis_url: str) ->
 
 
 def test_a_cycle_runs_on_a_github_apps_installation_tokens_only(
-    tmp_path: Path, redis_url: str
+    github_stack: tuple[SchedulerStack, GitHubFake],
 ) -> None:
     """The scheduler's shared client, hold and ETag cache work with App credentials:
     the PR list and the backlog (contents API) are read with installation tokens, no PAT."""
     from tests.support.github_app_fake import AppAuthority, key_pair
 
+    stack, github = github_stack
     private, public = key_pair()
-    git_root = tmp_path / "git"
-    repo = make_target_repo(git_root / "o", BACKLOG)
-    github = GitHubFake()
-    github.git_root = git_root
-    github.add_repo(f"o/{repo.stem}")
     authority = AppAuthority(77, public)
-    authority.install(5, f"o/{repo.stem}")
-    github.use_app(authority)
-    with (
-        UvicornThread(GitHttpServer(git_root).app) as git_server,
-        UvicornThread(github.app) as api,
-        scheduler_stack(tmp_path / "stack", redis_url) as stack,
-    ):
-        stack.write_config(
-            forge="github",
-            target_repo_url=f"{git_server.url}/o/{repo.name}",
-            github_api_url=api.url,
-        )
-        runtime = stack.runtime(GITHUB_APP_ID=77, GITHUB_APP_PRIVATE_KEY=SecretStr(private))
-        assert cycle(runtime) == "dispatched:None"
-        minted = [r for r in github.requests if r.path.endswith("/access_tokens")]
-        assert len(minted) == 1
-        reads = [r for r in github.requests if "/repos/" in r.path and r.method == "GET"]
-        assert {r.status for r in reads} == {200}
-        assert any(r.path.endswith(f"/contents/{BACKLOG_PATH}") for r in reads)
+    authority.install(5, f"o/{stack.repo.stem}")
+    github.use_app(authority)  # from now on only the App's tokens are accepted
+    runtime = stack.runtime(GITHUB_APP_ID=77, GITHUB_APP_PRIVATE_KEY=SecretStr(private))
+    assert cycle(runtime) == "dispatched:None"
+    minted = [r for r in github.requests if r.path.endswith("/access_tokens")]
+    assert len(minted) == 1
+    reads = [r for r in github.requests if "/repos/" in r.path and r.method == "GET"]
+    assert {r.status for r in reads} == {200}
+    assert any(r.path.endswith(f"/contents/{BACKLOG_PATH}") for r in reads)
