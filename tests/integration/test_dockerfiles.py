@@ -256,3 +256,34 @@ def test_every_top_level_entry_is_copied_or_excluded() -> None:
             f"{top} enters the build context: exclude it in .dockerignore"
         )
     assert not dockerignore_excludes("services/worker/src/leviathan_worker/cli.py", patterns)
+
+
+# What the control-plane image (the tier's forge's base) does not install.
+NOT_IN_FORGE_IMAGE = ("jwt", "cryptography", "github", "git", "kubernetes", "jsonschema")
+IMPORT_GUARD = """
+import builtins, sys
+sys.path.insert(0, ".")  # the copied sources only
+real = builtins.__import__
+def guarded(name, *args, **kwargs):
+    if name.split(".")[0] in {blocked!r}:
+        raise ImportError("not in the forge image: " + name)
+    return real(name, *args, **kwargs)
+builtins.__import__ = guarded
+import tests.docker.forge_app
+"""
+
+
+def test_the_tier_forge_starts_from_its_copied_sources_alone(tmp_path: Path) -> None:
+    """The container tier's forge gets only FORGE_SOURCES, on the control plane's
+    packages: every module it imports must be among them, and none may need a
+    package that image lacks (the failure shows otherwise only in the tier)."""
+    from tests.docker.engine import FORGE_SOURCES
+
+    for source in FORGE_SOURCES:
+        (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / source, tmp_path / source)
+    code = IMPORT_GUARD.format(blocked=set(NOT_IN_FORGE_IMAGE))
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

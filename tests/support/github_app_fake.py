@@ -21,7 +21,6 @@ import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import jwt
 from fastapi import Request, Response
 
 from tests.support.github_shapes import DOCS, GitHubError, answer, not_found, user_json
@@ -73,6 +72,8 @@ class AppAuthority:
     # ---- checks ------------------------------------------------------------
     def check_jwt(self, token: str) -> GitHubError | None:
         """None for a JWT of this App that is valid now, else GitHub's 401."""
+        import jwt  # PyJWT: only where an App is configured (the tier's forge image lacks it)
+
         try:
             claims = jwt.decode(
                 token,
