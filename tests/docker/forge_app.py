@@ -15,43 +15,17 @@ learns the branch's changed files from the bare repository, as GitHub does on a 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import uvicorn
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tests.support.git_http import GitHttpServer
 from tests.support.github_fake import GitHubFake
-from tests.support.github_shapes import GitHubError
 
 API_PREFIX = "/api/v3"
-STATUS = {"A": "added", "M": "modified", "D": "removed", "R": "renamed", "C": "added"}
-
-
-def branch_files(bare: Path, base: str, head: str) -> list[dict[str, Any]]:
-    """The files ``head`` changes against ``base``, in the shape of GitHub's file list."""
-    done = subprocess.run(
-        ["git", "diff", "--name-status", "-z", "-M", f"{base}...{head}"],
-        cwd=bare,
-        capture_output=True,
-        check=True,
-    )
-    fields = done.stdout.decode().split("\0")
-    files: list[dict[str, Any]] = []
-    while len(fields) > 1:
-        status = fields.pop(0)
-        if status[:1] in ("R", "C"):
-            old, new = fields.pop(0), fields.pop(0)
-            files.append({"filename": new, "status": STATUS[status[0]], "previous_filename": old})
-        else:
-            files.append({"filename": fields.pop(0), "status": STATUS.get(status[:1], "changed")})
-    return files
 
 
 def _git(bare: Path, *args: str) -> bool:
@@ -59,7 +33,7 @@ def _git(bare: Path, *args: str) -> bool:
 
 
 class PushAwareFake(GitHubFake):
-    """The GitHub fake, told about pushed branches by reading the bare repositories.
+    """The GitHub fake on the bare repositories (``git_root``: pushed branches, contents).
 
     Deleting a branch through the API deletes it in the bare repository too, as
     on GitHub. ``strict``: off by default, as the schema check needs the test
@@ -69,7 +43,7 @@ class PushAwareFake(GitHubFake):
     def __init__(self, root: Path, token: str, *, strict: bool = False) -> None:
         super().__init__(prefix=API_PREFIX, token=token, strict=strict)
         self.root = root
-        self.git_root = root  # the contents API serves files from the bare repositories
+        self.git_root = root  # pushed branches and contents come from the bare repositories
 
     def delete_branch(self, repo: str, branch: str) -> bool:
         bare, ref = self.root / f"{repo}.git", f"refs/heads/{branch}"
@@ -77,22 +51,6 @@ class PushAwareFake(GitHubFake):
         if in_git:
             _git(bare, "update-ref", "-d", ref)
         return super().delete_branch(repo, branch) or in_git
-
-    async def _create_pull(self, request: Request, o: str, r: str) -> Response:
-        payload = await self._payload(request, "")  # Starlette caches the body for the parent
-        if isinstance(payload, GitHubError):  # the parent answers GitHub's 400
-            return await super()._create_pull(request, o, r)
-        head = str(payload.get("head", "")).removeprefix(f"{o}:")
-        base = str(payload.get("base", ""))
-        bare = self.root / o / f"{r}.git"
-        known = self.repos.get(f"{o}/{r}", {})
-        names = (head, base)
-        plain = all(isinstance(n, str) and n and not n.startswith("-") for n in names)
-        if bare.is_dir() and plain and head not in known:
-            # No such branch: the parent answers GitHub's 422.
-            with contextlib.suppress(subprocess.CalledProcessError):
-                self.push_branch(f"{o}/{r}", head, branch_files(bare, base, head))
-        return await super()._create_pull(request, o, r)
 
 
 class ForgeApp:

@@ -23,11 +23,9 @@ from tests.support.control_plane import ControlPlane, control_plane  # noqa: F40
 from tests.support.git_http import GitHttpServer
 from tests.support.github_app_fake import AppAuthority, key_pair
 from tests.support.github_fake import GitHubFake
-from tests.support.gitrepo import git
 from tests.support.servers import UvicornThread
 from tests.support.worker_harness import SEED_EVENTS, TASK, ForgeHook, WorkerHarness, attempt_id_for
 
-from leviathan_adapters.forge.base import PullRequestInfo
 from leviathan_adapters.forge.github_app import GitHubAppForge, InstallationTokens
 from leviathan_adapters.github_credentials import GitCredentials
 from leviathan_core.config import AutonomyConfig
@@ -37,23 +35,6 @@ from leviathan_core.settings import Settings
 APP_ID = 90210
 INSTALLATION = 31337
 REPO = "acme/target"
-
-
-class PushAwareApp(GitHubAppForge):
-    """GitHubAppForge plus what GitHub does on a push: learn the branch's changed files."""
-
-    def __init__(self, fake: GitHubFake, bare: Path, api_url: str, tokens: InstallationTokens):
-        super().__init__(REPO, tokens, api_url=api_url)
-        self.fake, self.bare = fake, bare
-
-    def create_pull_request(
-        self, *, branch: str, base: str, title: str, body: str, draft: bool = False
-    ) -> PullRequestInfo:
-        names = git("diff", "--name-only", f"{base}...{branch}", cwd=self.bare).split()
-        self.fake.push_branch(REPO, branch, [{"filename": n, "status": "modified"} for n in names])
-        return super().create_pull_request(
-            branch=branch, base=base, title=title, body=body, draft=draft
-        )
 
 
 @dataclass
@@ -81,8 +62,8 @@ class AppWorld:
 
     def run(self, attempt: str, credentials: GitCredentials, **kwargs: Any) -> tuple[int, str]:
         assert credentials.app is not None
-        forge = kwargs.pop("forge", None) or PushAwareApp(
-            self.fake, self.harness.bare, self.api_url, credentials.app
+        forge = kwargs.pop("forge", None) or GitHubAppForge(
+            REPO, credentials.app, api_url=self.api_url
         )
         return self.harness.run(
             attempt, config=kwargs.pop("config", None) or self.config(), forge=forge,
@@ -100,6 +81,7 @@ def world(tmp_path: Path, control_plane: ControlPlane) -> Iterator[AppWorld]:  #
     root = tmp_path / "git-root"
     harness = WorkerHarness(tmp_path, control_plane, repo_parent=root / "acme")
     fake = GitHubFake()  # no personal access token at all
+    fake.git_root = root  # learns the pushed branch's files, as GitHub does
     fake.add_repo(REPO)
     authority = AppAuthority(APP_ID, key_pair()[1])
     authority.install(INSTALLATION, REPO)
@@ -163,7 +145,7 @@ def test_a_token_that_expires_during_the_attempt_is_renewed_for_the_push(
         offset += timedelta(seconds=3700)
 
     forge = ForgeHook(
-        PushAwareApp(world.fake, world.harness.bare, world.api_url, tokens),
+        GitHubAppForge(REPO, tokens, api_url=world.api_url),
         open_agent_prs=[an_hour_later],
     )
     code, output = world.run(attempt_id_for(TASK), credentials, forge=forge)

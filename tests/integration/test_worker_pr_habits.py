@@ -18,7 +18,6 @@ from tests.support.gitrepo import git
 from tests.support.servers import UvicornThread
 from tests.support.worker_harness import BACKLOG, TASK, WorkerHarness, attempt_id_for
 
-from leviathan_adapters.forge.base import PullRequestInfo
 from leviathan_adapters.forge.github import GitHubForge
 
 TOKEN = "ghp_leviathan_habits_token_0123456789"
@@ -41,21 +40,6 @@ OPTIONS: dict[str, Any] = {
 }
 
 
-class PushAware(GitHubForge):
-    def __init__(self, fake: GitHubFake, bare: Path, api_url: str) -> None:
-        super().__init__(REPO, TOKEN, api_url=api_url)
-        self.fake, self.bare = fake, bare
-
-    def create_pull_request(
-        self, *, branch: str, base: str, title: str, body: str, draft: bool = False
-    ) -> PullRequestInfo:
-        names = git("diff", "--name-only", f"{base}...{branch}", cwd=self.bare).split()
-        self.fake.push_branch(REPO, branch, [{"filename": n, "status": "modified"} for n in names])
-        return super().create_pull_request(
-            branch=branch, base=base, title=title, body=body, draft=draft
-        )
-
-
 @pytest.fixture
 def github(
     tmp_path: Path,
@@ -65,6 +49,7 @@ def github(
     harness = WorkerHarness(tmp_path, control_plane, backlog=ISSUES_BACKLOG,
                             repo_parent=root / "acme")  # fmt: skip
     fake = GitHubFake(token=TOKEN)
+    fake.git_root = root  # learns the pushed branch's files, as GitHub does
     fake.add_repo(REPO)
     with UvicornThread(fake.app) as api, UvicornThread(GitHttpServer(root, TOKEN).app) as http:
         yield harness, fake, f"{http.url}/acme/target.git", api.url
@@ -73,11 +58,11 @@ def github(
 def run_on_github(
     setup: tuple[WorkerHarness, GitHubFake, str, str], options: dict[str, Any]
 ) -> tuple[int, str]:
-    harness, fake, repo_url, api_url = setup
+    harness, _fake, repo_url, api_url = setup
     config = harness.config(forge="github", target_repo_url=repo_url, github_api_url=api_url,
                             pull_request=options)  # fmt: skip
     return harness.run(
-        attempt_id_for(TASK), config=config, forge=PushAware(fake, harness.bare, api_url),
+        attempt_id_for(TASK), config=config, forge=GitHubForge(REPO, TOKEN, api_url=api_url),
         github_token=TOKEN, token_required=True,
     )  # fmt: skip
 

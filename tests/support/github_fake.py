@@ -9,7 +9,9 @@ empty for github.com style, ``/api/v3`` for GitHub Enterprise style):
   ``GET|PATCH /repos/{o}/{r}/pulls/{n}``; ``GET /repos/{o}/{r}/pulls/{n}/files``
   (paginated); ``DELETE /repos/{o}/{r}/git/refs/heads/{branch}``;
   ``GET /repos/{o}/{r}/contents/{path}?ref=`` (a file, base64, from ``put_file``
-  or, with ``git_root``, from the bare repository ``<git_root>/<o>/<r>.git``).
+  or, with ``git_root``, from the bare repository ``<git_root>/<o>/<r>.git``; with
+  ``git_root`` a PR's head branch not seen yet is also read from there, as GitHub
+  knows a pushed branch's files).
 - Issues and a collaborator's permission (``tests.support.github_fake_issues``).
 - Pagination answers ``Link`` with rel first/prev/next/last built from the
   request URL, and every object carries absolute ``url`` fields on the fake's
@@ -81,6 +83,7 @@ autouse fixture in ``tests/conftest.py`` fails the test that caused it. The
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import threading
@@ -131,6 +134,31 @@ if TYPE_CHECKING:
 __all__ = ["FakePull", "FaultKind", "GitHubFake", "Recorded", "SwappableApp", "unreported"]
 
 _LIVE: weakref.WeakSet[GitHubFake] = weakref.WeakSet()
+_GIT_STATUS = {"A": "added", "M": "modified", "D": "removed", "R": "renamed", "C": "added"}
+
+
+def branch_files(bare: Path, base: str, head: str) -> list[dict[str, Any]]:
+    """The files ``head`` changes against ``base``, in the shape of GitHub's file list."""
+    done = subprocess.run(
+        ["git", "diff", "--name-status", "-z", "-M", f"{base}...{head}"],
+        cwd=bare,
+        capture_output=True,
+        check=True,
+    )
+    fields = done.stdout.decode().split("\0")
+    files: list[dict[str, Any]] = []
+    while len(fields) > 1:
+        status = fields.pop(0)
+        if status[:1] in ("R", "C"):
+            old, new = fields.pop(0), fields.pop(0)
+            files.append(
+                {"filename": new, "status": _GIT_STATUS[status[0]], "previous_filename": old}
+            )
+        else:
+            files.append(
+                {"filename": fields.pop(0), "status": _GIT_STATUS.get(status[:1], "changed")}
+            )
+    return files
 
 
 def unreported() -> list[str]:
@@ -496,8 +524,22 @@ class GitHubFake(IssueRoutes, AppRoutes, HabitRoutes):
 
         return self._guard(run)
 
+    def _learn_pushed_branch(self, o: str, r: str, payload: dict[str, Any] | GitHubError) -> None:
+        """With ``git_root``: a head branch not seen yet is read from the bare repository,
+        as GitHub knows a pushed branch's files (otherwise the 422 for no branch stands)."""
+        if self.git_root is None or isinstance(payload, GitHubError):
+            return
+        head = str(payload.get("head", "")).removeprefix(f"{o}:")
+        base = str(payload.get("base", ""))
+        bare = self.git_root / o / f"{r}.git"
+        plain = all(n and not n.startswith("-") for n in (head, base))
+        if bare.is_dir() and plain and head not in self.repos.get(f"{o}/{r}", {}):
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self.push_branch(f"{o}/{r}", head, branch_files(bare, base, head))
+
     async def _create_pull(self, request: Request, o: str, r: str) -> Response:
         payload = await self._payload(request, DOCS_CREATE_PULL)
+        self._learn_pushed_branch(o, r, payload)
 
         def run() -> Response:
             repo = self._repo(o, r, write="pull_requests=write")

@@ -19,7 +19,6 @@ calls (the directory, for files added or removed, and the target's file).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -154,14 +153,21 @@ def combine(readings: list[FileReading], before: dict[Path, FileReading]) -> Tar
     return TargetSet(configs, files, tuple(errors), frozenset(kept - configs.keys()))
 
 
-def _stamp(path: Path) -> Stamp | None:
+def _file_stamp(path: Path) -> tuple[Stamp, float] | None:
+    """(inode, mtime in ns, size) and mtime in seconds; None when the file is gone."""
     try:
         st = path.stat()
     except OSError:
         return None
-    if time.time() - st.st_mtime < RACY_SECONDS:
+    return (st.st_ino, st.st_mtime_ns, st.st_size), st.st_mtime
+
+
+def _stamp(path: Path) -> Stamp | None:
+    """The stamp to trust as "unchanged", or None (gone, or modified too recently)."""
+    found = _file_stamp(path)
+    if found is None or time.time() - found[1] < RACY_SECONDS:
         return None  # may change again unseen: never trusted as unchanged
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+    return found[0]
 
 
 @dataclass
@@ -253,12 +259,8 @@ def load_target_set(path: str | Path) -> TargetSet:
 
 def fingerprint(path: str | Path) -> tuple[tuple[str, Stamp | None], ...]:
     """What changes when a target file is added, removed or edited (stats, no reads)."""
-    paths = target_file_paths(Path(path))
-    stamps: list[tuple[str, Stamp | None]] = []
-    for file in paths:
-        try:
-            st = os.stat(file)
-            stamps.append((str(file), (st.st_ino, st.st_mtime_ns, st.st_size)))
-        except OSError:
-            stamps.append((str(file), None))
+    stamps = []
+    for file in target_file_paths(Path(path)):
+        found = _file_stamp(file)
+        stamps.append((str(file), found[0] if found else None))
     return tuple(stamps)
